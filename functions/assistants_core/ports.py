@@ -20,6 +20,7 @@ class AssistantRepository(Protocol):
     def get_assistant(self, owner: str, assistant_id: str) -> Assistant: ...
     def replace_assistant(self, assistant: Assistant) -> None:
         """Overwrite an existing assistant (condition: exists with the same owner)."""
+
     def delete_assistant(self, owner: str, assistant_id: str) -> None: ...
     def list_assistants(self, owner: str, page: PageRequest) -> Page[Assistant]: ...
 
@@ -27,9 +28,11 @@ class AssistantRepository(Protocol):
 class ThreadRepository(Protocol):
     def create_thread(self, thread: Thread, messages: list[Message]) -> None:
         """Put the thread and its initial messages in one transaction (nothing is written on failure)."""
+
     def get_thread(self, owner: str, thread_id: str) -> Thread: ...
     def replace_thread_fields(self, thread: Thread) -> None:
         """Write ``metadata`` and ``tool_resources`` of an existing thread of this owner."""
+
     def delete_thread(self, owner: str, thread_id: str) -> None:
         """Delete the thread, its messages, runs, steps and S3 bodies."""
 
@@ -38,6 +41,7 @@ class MessageRepository(Protocol):
     def add_message(self, message: Message) -> None:
         """Put a message; condition: the thread exists for this owner and has no active run
         (``ThreadBusyError`` otherwise)."""
+
     def get_message(self, owner: str, thread_id: str, message_id: str) -> Message: ...
     def replace_message_metadata(self, message: Message) -> None: ...
     def delete_message(self, owner: str, thread_id: str, message_id: str) -> None: ...
@@ -49,12 +53,16 @@ class MessageRepository(Protocol):
 
 
 class RunRepository(Protocol):
-    def create_run(self, run: Run, additional_messages: list[Message], *, new_thread: Thread | None = None) -> None:
-        """One transaction: (optionally put ``new_thread``), lock the thread (``active_run_id`` must be absent,
-        else ``ThreadBusyError``), put ``additional_messages`` and the run."""
+    def create_run(
+        self, run: Run, additional_messages: list[Message], *, new_thread: Thread | None = None
+    ) -> None:
+        """One transaction: (optionally put ``new_thread``), lock the thread (``active_run_id`` must
+        be absent, else ``ThreadBusyError``), put ``additional_messages`` and the run."""
+
     def get_run(self, owner: str, thread_id: str, run_id: str) -> Run: ...
     def find_run(self, thread_id: str, run_id: str) -> Run | None:
         """Tenant-less read for the worker, sweeper and DLQ consumer."""
+
     def list_runs(self, owner: str, thread_id: str, page: PageRequest) -> Page[Run]: ...
     def replace_run_metadata(self, run: Run) -> None: ...
     def transition_run(
@@ -70,12 +78,17 @@ class RunRepository(Protocol):
         ``fields`` are Run attribute names to set at the same time (e.g. ``cancelled_at``). A terminal target
         clears ``thread.active_run_id`` in the same transaction. Returns the updated run; raises
         ``InvalidRunStateError`` when the stored status does not allow it."""
-    def claim_run(self, thread_id: str, run_id: str, *, worker_id: str, lease_seconds: int, now: float) -> Run | None:
+
+    def claim_run(
+        self, thread_id: str, run_id: str, *, worker_id: str, lease_seconds: int, now: float
+    ) -> Run | None:
         """queued -> in_progress (or re-claim of an in_progress run whose lease expired), setting the lease,
         ``started_at`` and ``attempts + 1``. Returns None when someone else holds it or it is no longer
         claimable."""
+
     def renew_lease(self, run: Run, *, worker_id: str, lease_seconds: int, now: float) -> bool:
         """Extend our lease; False when we lost it (another worker claimed, or the run left in_progress)."""
+
     def finish_run(
         self,
         run: Run,
@@ -89,6 +102,7 @@ class RunRepository(Protocol):
         """One transaction: run -> target (condition: in_progress/cancelling and lease held by ``worker_id``),
         put the assistant ``message`` (``attribute_not_exists``), put ``steps``, clear the thread lock when
         ``target`` is terminal. Raises ``ConflictError`` when the condition fails (duplicate/lost lease)."""
+
     def list_steps(self, owner: str, thread_id: str, run_id: str, page: PageRequest) -> Page[RunStep]: ...
     def get_step(self, owner: str, thread_id: str, run_id: str, step_id: str) -> RunStep: ...
     def list_active_runs(self, *, limit: int = 100) -> list[Run]:

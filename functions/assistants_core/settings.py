@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class AwsSettings(BaseSettings):
-    """Where the backing AWS resources live. Shared by the API, the sweeper, the DLQ consumer and the worker."""
+    """Where the backing AWS resources live; shared by the API, sweeper, DLQ consumer and worker."""
 
     model_config = SettingsConfigDict(env_prefix="ASSISTANTS_", extra="ignore")
 

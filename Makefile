@@ -8,7 +8,7 @@ CACHE := .cache
 MODEL_DIR := $(CACHE)/models/SmolLM2-135M-Instruct
 export PYTHONPATH := $(CURDIR)/functions:$(CURDIR)
 
-.PHONY: venv engine model run test lint typecheck validate unit contract e2e clean
+.PHONY: venv engine model run run-api deploy test lint typecheck validate unit contract e2e clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,12 +33,25 @@ $(MODEL_DIR)/config.json: $(VENV)/.engine
 
 model: $(MODEL_DIR)/config.json
 
+# The local stack: moto (DynamoDB/S3/SQS from template.yaml) + the API on 127.0.0.1:8000 + the vLLM CPU worker
+# + the sweeper every 60 s. Prints the base URL and the dev key (sk-local-dev) when ready; Ctrl-C stops it.
+run: venv model
+	$(PY) -m infra.local_stack
+
+# The same without the worker (no vLLM, no model): runs stay queued.
+run-api: venv
+	$(PY) -m infra.local_stack --no-worker
+
+# sam build + sam deploy (samconfig.toml), then modal deploy gpu_worker/app.py; see README "Deployment".
+deploy: venv
+	PYTHON=$(CURDIR)/$(PY) infra/deploy.sh
+
 lint: venv
 	$(VENV)/bin/ruff check functions gpu_worker infra tests bench
 	$(VENV)/bin/ruff format --check functions gpu_worker infra tests bench
 
 typecheck: venv
-	$(VENV)/bin/mypy functions/assistants_core functions/api functions/sweeper functions/dlq gpu_worker
+	$(VENV)/bin/mypy functions/assistants_core functions/api functions/sweeper functions/dlq gpu_worker infra
 
 validate: venv
 	$(VENV)/bin/cfn-lint template.yaml

@@ -50,6 +50,9 @@ class WorkerSettings(AwsSettings):
     engine_enforce_eager: bool = False
     engine_max_model_len: int = 8192
     engine_gpu_memory_utilization: float = 0.9
+    # Upper bound on sequences vLLM batches at once; None lets vLLM pick its default.
+    engine_max_num_seqs: int | None = None
+    engine_seed: int = 0
 
 
 class SweeperSettings(AwsSettings):

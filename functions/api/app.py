@@ -1,0 +1,42 @@
+"""The FastAPI application: routers under ``/v1``, CORS, and the one error mapper."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api.auth import ApiKeyMiddleware
+from api.deps import ApiDependencies
+from api.errors import install_error_handlers
+from api.routers import assistants, messages, runs, steps, threads
+
+# Headers a browser app may read from responses (the SDKs read request ids and rate-limit hints).
+EXPOSED_HEADERS = ["x-request-id", "openai-processing-ms", "retry-after", "openai-version"]
+
+
+def create_app(dependencies: ApiDependencies) -> FastAPI:
+    app = FastAPI(
+        title="Serverless Assistants API",
+        version="2",
+        openapi_url="/v1/openapi.json",
+        docs_url="/v1/docs",
+        redoc_url=None,
+    )
+    app.state.dependencies = dependencies
+    install_error_handlers(app)
+    # ``runs`` before ``threads``: ``POST /threads/runs`` must not be taken for ``POST /threads/{thread_id}``.
+    for router in (assistants.router, runs.router, threads.router, messages.router, steps.router):
+        app.include_router(router, prefix="/v1")
+    app.add_middleware(ApiKeyMiddleware, authenticator=dependencies.authenticator)
+    # Added last, so outermost: answers preflight before authentication and decorates every response.
+    origins = dependencies.cors_allow_origins
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_credentials="*" not in origins,
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=EXPOSED_HEADERS,
+        max_age=600,
+    )
+    return app

@@ -1,0 +1,83 @@
+"""API keys: ``Authorization: Bearer <key>``. Keys are configured only as SHA-256 hashes, each mapped to a
+tenant (``<sha256 hex>:<tenant>``, comma separated); the tenant becomes the ``owner`` of what it creates."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from fastapi import Request
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.errors import domain_error_response
+from assistants_core.domain.errors import AuthenticationError
+
+# Served without a key (FastAPI's schema and docs); everything else under /v1 needs one.
+PUBLIC_PATHS = frozenset({"/v1/openapi.json", "/v1/docs"})
+
+MISSING_KEY_MESSAGE = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer "
+    "auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+INVALID_KEY_MESSAGE = "Incorrect API key provided."
+
+
+def hash_api_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+class ApiKeyAuthenticator:
+    def __init__(self, api_key_hashes: str) -> None:
+        self._tenants_by_hash: list[tuple[str, str]] = []
+        for entry in filter(None, (raw.strip() for raw in api_key_hashes.split(","))):
+            key_hash, separator, tenant = entry.partition(":")
+            if not separator or not tenant.strip() or len(key_hash.strip()) != 64:
+                raise ValueError("api_key_hashes entries must look like '<sha256 hex>:<tenant>'")
+            self._tenants_by_hash.append((key_hash.strip().lower(), tenant.strip()))
+        if not self._tenants_by_hash:
+            raise ValueError("api_key_hashes configures no key")
+
+    def tenant_for(self, authorization: str | None) -> str:
+        """The tenant of the bearer key, or ``AuthenticationError``. Every configured hash is compared in
+        constant time, so timing reveals neither which key nor how much of it matched."""
+        scheme, _, api_key = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not api_key.strip():
+            raise AuthenticationError(MISSING_KEY_MESSAGE)
+        presented = hash_api_key(api_key.strip())
+        tenant: str | None = None
+        for key_hash, candidate in self._tenants_by_hash:
+            if hmac.compare_digest(presented, key_hash) and tenant is None:
+                tenant = candidate
+        if tenant is None:
+            raise AuthenticationError(INVALID_KEY_MESSAGE)
+        return tenant
+
+
+class ApiKeyMiddleware:
+    """Authenticates every ``/v1`` request before routing or body parsing (so a request without a valid key
+    is a 401 whatever else is wrong with it) and puts the tenant in ``request.state.tenant``. CORS preflight
+    never gets here: the CORS middleware, outside this one, answers it."""
+
+    def __init__(self, app: ASGIApp, authenticator: ApiKeyAuthenticator) -> None:
+        self._app = app
+        self._authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/v1/") or path in PUBLIC_PATHS:
+            await self._app(scope, receive, send)
+            return
+        try:
+            tenant = self._authenticator.tenant_for(Headers(scope=scope).get("authorization"))
+        except AuthenticationError as error:
+            await domain_error_response(error)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["tenant"] = tenant
+        await self._app(scope, receive, send)
+
+
+def current_tenant(request: Request) -> str:
+    """FastAPI dependency: the caller's tenant id, set by ``ApiKeyMiddleware``."""
+    tenant: str = request.state.tenant
+    return tenant

@@ -1,0 +1,89 @@
+"""The composition root of the API Lambda: AWS clients, adapters and services, built once per cold start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from fastapi import Request
+
+from api.auth import ApiKeyAuthenticator
+from assistants_core.adapters.aws import AwsClients, make_aws_clients
+from assistants_core.adapters.dynamodb import (
+    DynamoAssistantRepository,
+    DynamoMessageRepository,
+    DynamoRunRepository,
+    DynamoTable,
+    DynamoThreadRepository,
+)
+from assistants_core.adapters.s3_bodies import S3BodyStore
+from assistants_core.adapters.sqs_queue import SqsRunQueue
+from assistants_core.ports import Clock
+from assistants_core.services.assistants import AssistantService
+from assistants_core.services.clock import SystemClock
+from assistants_core.services.messages import MessageService
+from assistants_core.services.runs import RunService
+from assistants_core.services.steps import StepService
+from assistants_core.services.threads import ThreadService
+from assistants_core.settings import ApiSettings, get_api_settings
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDependencies:
+    assistants: AssistantService
+    threads: ThreadService
+    messages: MessageService
+    runs: RunService
+    steps: StepService
+    authenticator: ApiKeyAuthenticator
+    cors_allow_origins: list[str]
+    clients: AwsClients
+
+
+def build_dependencies(
+    settings: ApiSettings, *, clients: AwsClients | None = None, clock: Clock | None = None
+) -> ApiDependencies:
+    clients = clients or make_aws_clients(settings)
+    clock = clock or SystemClock()
+    table = DynamoTable(
+        clients.dynamodb,
+        settings.table_name,
+        S3BodyStore(clients.s3, settings.bucket_name),
+        settings.inline_body_limit_bytes,
+    )
+    assistant_repo = DynamoAssistantRepository(table)
+    thread_repo = DynamoThreadRepository(table)
+    message_repo = DynamoMessageRepository(table)
+    run_repo = DynamoRunRepository(table)
+    max_chars = settings.max_message_chars
+    return ApiDependencies(
+        assistants=AssistantService(assistant_repo, clock),
+        threads=ThreadService(thread_repo, clock, max_message_chars=max_chars),
+        messages=MessageService(message_repo, clock, max_message_chars=max_chars),
+        runs=RunService(
+            assistant_repo,
+            run_repo,
+            SqsRunQueue(clients.sqs, settings.run_queue_url),
+            clock,
+            run_expiry_seconds=settings.run_expiry_seconds,
+            max_message_chars=max_chars,
+        ),
+        steps=StepService(run_repo),
+        authenticator=ApiKeyAuthenticator(settings.api_key_hashes),
+        cors_allow_origins=[
+            origin.strip() for origin in settings.cors_allow_origins.split(",") if origin.strip()
+        ],
+        clients=clients,
+    )
+
+
+@lru_cache(maxsize=1)
+def default_dependencies() -> ApiDependencies:
+    """The process-wide dependencies from the environment (one per Lambda cold start)."""
+    return build_dependencies(get_api_settings())
+
+
+def services(request: Request) -> ApiDependencies:
+    """FastAPI dependency: the app's services."""
+    dependencies: ApiDependencies = request.app.state.dependencies
+    return dependencies

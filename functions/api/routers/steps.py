@@ -1,0 +1,32 @@
+"""``/v1/threads/{thread_id}/runs/{run_id}/steps``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.params import Paging, Services, Tenant
+from assistants_core.schemas.common import ListResponse, list_response
+from assistants_core.schemas.steps import RunStepObject
+
+router = APIRouter(tags=["steps"])
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/steps")
+def list_steps(
+    thread_id: str, run_id: str, tenant: Tenant, deps: Services, query: Paging
+) -> ListResponse[RunStepObject]:
+    page = deps.steps.list(
+        tenant,
+        thread_id,
+        run_id,
+        limit=query.limit,
+        order=query.order,
+        after=query.after,
+        before=query.before,
+    )
+    return list_response(page, RunStepObject.from_domain, lambda item: item.id)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}")
+def retrieve_step(thread_id: str, run_id: str, step_id: str, tenant: Tenant, deps: Services) -> RunStepObject:
+    return RunStepObject.from_domain(deps.steps.retrieve(tenant, thread_id, run_id, step_id))

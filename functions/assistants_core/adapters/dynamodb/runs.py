@@ -1,0 +1,316 @@
+"""Runs ``THREAD#<tid>`` / ``RUN#<id>`` and their steps ``STEP#<run_id>#<step_id>`` (ports.RunRepository).
+
+Every status write is conditional on the stored status (``status.sources_for``); a non-terminal run sits in
+the sparse GSI2 (``ACTIVE_RUN``) and every terminal transition removes it from there and releases the thread
+lock in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from assistants_core.adapters.dynamodb.items import (
+    ACTIVE_RUN_PARTITION,
+    ACTIVE_RUNS_INDEX,
+    RUN_PREFIX,
+    THREAD_SK,
+    active_run_sort_key,
+    encode_field,
+    run_field,
+    run_from_item,
+    run_sk,
+    run_to_item,
+    step_from_item,
+    step_to_item,
+    steps_prefix,
+    thread_pk,
+    thread_to_item,
+)
+from assistants_core.adapters.dynamodb.message_bodies import (
+    forget_uploaded_bodies,
+    store_message_item,
+    store_message_items,
+)
+from assistants_core.adapters.dynamodb.messages import unlocked_thread_condition
+from assistants_core.adapters.dynamodb.table import (
+    MAX_TRANSACTION_ITEMS,
+    DynamoTable,
+    Expression,
+    Item,
+    absent_condition,
+    owned_condition,
+)
+from assistants_core.adapters.dynamodb.threads import thread_lock_holder
+from assistants_core.adapters.errors import ConditionFailedError, TransactionCancelledError
+from assistants_core.domain.errors import (
+    ConflictError,
+    InvalidRequestError,
+    InvalidRunStateError,
+    NotFoundError,
+    ThreadBusyError,
+)
+from assistants_core.domain.models import Message, Page, PageRequest, Run, RunStep, Thread
+from assistants_core.domain.status import RunStatus, sources_for
+
+_WORKER_STATUSES = frozenset({RunStatus.IN_PROGRESS, RunStatus.CANCELLING})
+_VERBS = {
+    RunStatus.CANCELLING: "cancel",
+    RunStatus.CANCELLED: "cancel",
+    RunStatus.EXPIRED: "expire",
+    RunStatus.FAILED: "fail",
+    RunStatus.COMPLETED: "complete",
+    RunStatus.INCOMPLETE: "complete",
+    RunStatus.IN_PROGRESS: "start",
+    RunStatus.QUEUED: "queue",
+    RunStatus.REQUIRES_ACTION: "suspend",
+}
+
+
+def _status_in(expression: Expression, statuses: frozenset[RunStatus]) -> str:
+    return (
+        f"{expression.name('status')} IN {expression.values_in(sorted(status.value for status in statuses))}"
+    )
+
+
+def _run_update(run: Run, target: RunStatus, fields: Mapping[str, Any]) -> Expression:
+    expression = Expression()
+    expression.set("status", target.value)
+    for name, value in fields.items():
+        if name != "status":
+            expression.set(name, run_field(name, value))
+    if target.is_terminal:
+        expression.remove("GSI2PK")
+        expression.remove("GSI2SK")
+    elif "expires_at" in fields:
+        expression.set("GSI2SK", active_run_sort_key(run.id, fields["expires_at"]))
+    return expression
+
+
+class DynamoRunRepository:
+    def __init__(self, table: DynamoTable) -> None:
+        self._table = table
+
+    # -- creation and reads ---------------------------------------------------------------------------------
+    def create_run(
+        self, run: Run, additional_messages: list[Message], *, new_thread: Thread | None = None
+    ) -> None:
+        if len(additional_messages) + 2 > MAX_TRANSACTION_ITEMS:
+            raise InvalidRequestError(
+                f"A run can add at most {MAX_TRANSACTION_ITEMS - 2} messages.", param="additional_messages"
+            )
+        thread_write = Expression()
+        if new_thread is not None:
+            locked_thread = thread_to_item(replace(new_thread, active_run_id=run.id))
+            operations = [self._table.put_op(locked_thread, thread_write, absent_condition(thread_write))]
+        else:
+            thread_write.set("active_run_id", run.id)
+            condition = unlocked_thread_condition(thread_write, run.owner)
+            operations = [self._table.update_op(thread_pk(run.thread_id), THREAD_SK, thread_write, condition)]
+        message_items = store_message_items(self._table, additional_messages)
+        for item in [*message_items, run_to_item(run)]:
+            put = Expression()
+            operations.append(self._table.put_op(item, put, absent_condition(put)))
+        try:
+            self._table.transact(operations)
+        except TransactionCancelledError as cancelled:
+            forget_uploaded_bodies(self._table, message_items)
+            if cancelled.failed(0) and new_thread is None:
+                holder = thread_lock_holder(self._table, run.owner, run.thread_id)
+                raise ThreadBusyError(run.thread_id, holder, action="create runs on") from None
+            raise ConflictError("A thread, message or run with the same id already exists.") from None
+        except Exception:
+            forget_uploaded_bodies(self._table, message_items)
+            raise
+
+    def get_run(self, owner: str, thread_id: str, run_id: str) -> Run:
+        run = self.find_run(thread_id, run_id)
+        if run is None or run.owner != owner:
+            raise NotFoundError("run", run_id)
+        return run
+
+    def find_run(self, thread_id: str, run_id: str) -> Run | None:
+        item = self._table.get(thread_pk(thread_id), run_sk(run_id))
+        return run_from_item(item) if item else None
+
+    def list_runs(self, owner: str, thread_id: str, page: PageRequest) -> Page[Run]:
+        thread_lock_holder(self._table, owner, thread_id)  # 404 unless the thread is this owner's
+        items, has_more = self._table.list_page(
+            partition=("PK", thread_pk(thread_id)), sort_attribute="SK", prefix=RUN_PREFIX, page=page
+        )
+        return Page(data=[run_from_item(item) for item in items], has_more=has_more)
+
+    def replace_run_metadata(self, run: Run) -> None:
+        expression = Expression()
+        expression.set("metadata", encode_field("metadata", run.metadata, frozenset()))
+        try:
+            self._table.update(
+                thread_pk(run.thread_id), run_sk(run.id), expression, owned_condition(expression, run.owner)
+            )
+        except ConditionFailedError:
+            raise NotFoundError("run", run.id) from None
+
+    # -- status transitions ---------------------------------------------------------------------------------
+    def transition_run(
+        self,
+        run: Run,
+        target: RunStatus,
+        *,
+        fields: Mapping[str, Any] | None = None,
+        step_updates: list[RunStep] | None = None,
+    ) -> Run:
+        fields = dict(fields or {})
+        sources = sources_for(target)
+        if not sources:
+            raise InvalidRunStateError(f"Cannot {_VERBS[target]} run with status '{run.status}'.")
+        expression = _run_update(run, target, fields)
+        condition = f"{owned_condition(expression, run.owner)} AND {_status_in(expression, sources)}"
+        if not target.is_terminal and not step_updates:
+            try:
+                updated = self._table.update(
+                    thread_pk(run.thread_id), run_sk(run.id), expression, condition, return_new=True
+                )
+            except ConditionFailedError:
+                raise self._invalid_state(run, target) from None
+            return run_from_item(updated)
+        operations = [self._table.update_op(thread_pk(run.thread_id), run_sk(run.id), expression, condition)]
+        operations += [self._table.put_op(step_to_item(step), Expression()) for step in step_updates or []]
+        try:
+            self._transact_releasing_lock(operations, run, release=target.is_terminal)
+        except TransactionCancelledError as cancelled:
+            if cancelled.failed(0):
+                raise self._invalid_state(run, target) from None
+            raise ConflictError(f"Run '{run.id}' was changed concurrently; please retry.") from None
+        return replace(run, status=target, **fields)
+
+    def claim_run(
+        self, thread_id: str, run_id: str, *, worker_id: str, lease_seconds: int, now: float
+    ) -> Run | None:
+        expression = Expression()
+        status = expression.name("status")
+        queued = f"{status} = {expression.value(RunStatus.QUEUED.value)}"
+        lease_expired = (
+            f"{status} = {expression.value(RunStatus.IN_PROGRESS.value)}"
+            f" AND {expression.name('lease_expires_at')} < {expression.value(now)}"
+        )
+        expression.set("status", RunStatus.IN_PROGRESS.value)
+        expression.set("lease_owner", worker_id)
+        expression.set("lease_expires_at", now + lease_seconds)
+        started_at, attempts = expression.name("started_at"), expression.name("attempts")
+        expression.set_clause(f"{started_at} = if_not_exists({started_at}, {expression.value(int(now))})")
+        expression.set_clause(
+            f"{attempts} = if_not_exists({attempts}, {expression.value(0)}) + {expression.value(1)}"
+        )
+        try:
+            item = self._table.update(
+                thread_pk(thread_id),
+                run_sk(run_id),
+                expression,
+                f"{queued} OR ({lease_expired})",
+                return_new=True,
+            )
+        except ConditionFailedError:
+            return None
+        return run_from_item(item)
+
+    def renew_lease(self, run: Run, *, worker_id: str, lease_seconds: int, now: float) -> bool:
+        """Extend our lease (and ``run.lease_expires_at``); False when the lease is no longer ours."""
+        expression = Expression()
+        expires = now + lease_seconds
+        expression.set("lease_expires_at", expires)
+        condition = (
+            f"{_status_in(expression, _WORKER_STATUSES)}"
+            f" AND {expression.name('lease_owner')} = {expression.value(worker_id)}"
+        )
+        try:
+            self._table.update(thread_pk(run.thread_id), run_sk(run.id), expression, condition)
+        except ConditionFailedError:
+            return False
+        run.lease_expires_at = expires
+        return True
+
+    def finish_run(
+        self,
+        run: Run,
+        target: RunStatus,
+        *,
+        fields: Mapping[str, Any],
+        worker_id: str,
+        message: Message | None,
+        steps: list[RunStep],
+    ) -> Run:
+        sources = sources_for(target) & _WORKER_STATUSES
+        if not sources:
+            raise InvalidRunStateError(f"Cannot {_VERBS[target]} run with status '{run.status}'.")
+        expression = _run_update(run, target, fields)
+        condition = (
+            f"{_status_in(expression, sources)}"
+            f" AND {expression.name('lease_owner')} = {expression.value(worker_id)}"
+        )
+        operations = [self._table.update_op(thread_pk(run.thread_id), run_sk(run.id), expression, condition)]
+        message_items = [store_message_item(self._table, message)] if message is not None else []
+        for item in message_items:
+            put = Expression()
+            operations.append(self._table.put_op(item, put, absent_condition(put)))
+        operations += [self._table.put_op(step_to_item(step), Expression()) for step in steps]
+        try:
+            self._transact_releasing_lock(operations, run, release=target.is_terminal)
+        except TransactionCancelledError:
+            forget_uploaded_bodies(self._table, message_items)
+            raise ConflictError(f"Run '{run.id}' is no longer held by worker '{worker_id}'.") from None
+        except Exception:
+            forget_uploaded_bodies(self._table, message_items)
+            raise
+        return replace(run, status=target, **fields)
+
+    def _transact_releasing_lock(self, operations: list[dict[str, Any]], run: Run, *, release: bool) -> None:
+        """Run ``operations``, clearing the thread lock too when ``release``. A lock that is no longer this
+        run's (the sweeper already released it) does not block the rest."""
+        if not release:
+            self._table.transact(operations)
+            return
+        unlock = Expression()
+        unlock.remove("active_run_id")
+        held = f"{unlock.name('active_run_id')} = {unlock.value(run.id)}"
+        try:
+            self._table.transact(
+                [*operations, self._table.update_op(thread_pk(run.thread_id), THREAD_SK, unlock, held)]
+            )
+        except TransactionCancelledError as cancelled:
+            if cancelled.failed_indexes != [len(operations)]:
+                raise
+            self._table.transact(operations)
+
+    def _invalid_state(self, run: Run, target: RunStatus) -> Exception:
+        current = self.find_run(run.thread_id, run.id)
+        if current is None or current.owner != run.owner:
+            return NotFoundError("run", run.id)
+        return InvalidRunStateError(f"Cannot {_VERBS[target]} run with status '{current.status}'.")
+
+    # -- steps and the active-run index ---------------------------------------------------------------------
+    def list_steps(self, owner: str, thread_id: str, run_id: str, page: PageRequest) -> Page[RunStep]:
+        self.get_run(owner, thread_id, run_id)  # 404 unless the run is this owner's
+        items, has_more = self._table.list_page(
+            partition=("PK", thread_pk(thread_id)),
+            sort_attribute="SK",
+            prefix=steps_prefix(run_id),
+            page=page,
+        )
+        return Page(data=[step_from_item(item) for item in items], has_more=has_more)
+
+    def get_step(self, owner: str, thread_id: str, run_id: str, step_id: str) -> RunStep:
+        item: Item | None = self._table.get(thread_pk(thread_id), steps_prefix(run_id) + step_id)
+        if item is None or item.get("owner") != owner:
+            raise NotFoundError("run step", step_id)
+        return step_from_item(item)
+
+    def list_active_runs(self, *, limit: int = 100) -> list[Run]:
+        items = self._table.query(
+            partition=("GSI2PK", ACTIVE_RUN_PARTITION),
+            sort_attribute="GSI2SK",
+            prefix="",
+            want=limit,
+            index=ACTIVE_RUNS_INDEX,
+        )
+        return [run_from_item(item) for item in items]

@@ -1,0 +1,251 @@
+"""Low-level access to the single DynamoDB table: typed (de)serialisation, expressions, queries, transactions.
+
+Everything here speaks plain Python dicts (deserialised items); repositories map them to domain objects
+with the mappers in ``items.py``. Every call goes through ``aws_errors``, so callers only ever see
+``ConditionFailedError``, ``TransactionCancelledError`` or domain errors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from assistants_core.adapters.dynamodb.expressions import (
+    Expression,
+    Item,
+    absent_condition,
+    deserialize_item,
+    key_of,
+    owned_condition,
+    serialize_item,
+)
+from assistants_core.adapters.errors import aws_errors
+from assistants_core.domain.errors import InvalidRequestError, StorageError
+from assistants_core.domain.models import PageRequest
+from assistants_core.ports import BodyStore
+
+__all__ = [
+    "MAX_TRANSACTION_ITEMS",
+    "DynamoTable",
+    "Expression",
+    "Item",
+    "absent_condition",
+    "owned_condition",
+]
+
+MAX_TRANSACTION_ITEMS = 100
+_BATCH_WRITE_ITEMS = 25
+_BATCH_RETRIES = 8
+_SORT_KEY_CEILING = "~"  # above every character used in our sort keys (ids are lowercase base32, "_", "#")
+
+
+def _sort_key_condition(
+    expression: Expression, sort_attribute: str, prefix: str, lower: str | None, upper: str | None
+) -> str | None:
+    """Sort key within ``prefix`` and the bounds (inclusive; callers drop items equal to a bound)."""
+    if lower is None and upper is None and not prefix:
+        return None
+    sort = expression.name(sort_attribute)
+    if lower is None and upper is None:
+        return f"begins_with({sort}, {expression.value(prefix)})"
+    if prefix or (lower is not None and upper is not None):
+        low = lower if lower is not None else prefix
+        high = upper if upper is not None else prefix + _SORT_KEY_CEILING
+        return f"{sort} BETWEEN {expression.value(low)} AND {expression.value(high)}"
+    if lower is not None:
+        return f"{sort} > {expression.value(lower)}"
+    return f"{sort} < {expression.value(upper)}"
+
+
+class DynamoTable:
+    def __init__(
+        self, client: Any, table_name: str, bodies: BodyStore, inline_body_limit_bytes: int = 65536
+    ) -> None:
+        self.client = client
+        self.table_name = table_name
+        self.bodies = bodies
+        self.inline_body_limit_bytes = inline_body_limit_bytes
+
+    # -- single items ---------------------------------------------------------------------------------------
+    def get(self, pk: str, sk: str) -> Item | None:
+        with aws_errors("dynamodb.get_item"):
+            response = self.client.get_item(
+                TableName=self.table_name, Key=key_of(pk, sk), ConsistentRead=True
+            )
+        raw = response.get("Item")
+        return deserialize_item(raw) if raw else None
+
+    def put(self, item: Item, expression: Expression, condition: str) -> None:
+        with aws_errors("dynamodb.put_item"):
+            self.client.put_item(
+                TableName=self.table_name, Item=serialize_item(item), **expression.params(condition=condition)
+            )
+
+    def update(
+        self, pk: str, sk: str, expression: Expression, condition: str, *, return_new: bool = False
+    ) -> Item:
+        with aws_errors("dynamodb.update_item"):
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key=key_of(pk, sk),
+                ReturnValues="ALL_NEW" if return_new else "NONE",
+                **expression.params(condition=condition),
+            )
+        return deserialize_item(response.get("Attributes", {}))
+
+    def delete(self, pk: str, sk: str, expression: Expression, condition: str) -> Item:
+        """Conditional delete; returns the deleted item."""
+        with aws_errors("dynamodb.delete_item"):
+            response = self.client.delete_item(
+                TableName=self.table_name,
+                Key=key_of(pk, sk),
+                ReturnValues="ALL_OLD",
+                **expression.params(condition=condition),
+            )
+        return deserialize_item(response.get("Attributes", {}))
+
+    # -- transactions ---------------------------------------------------------------------------------------
+    def put_op(self, item: Item, expression: Expression, condition: str | None = None) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": serialize_item(item),
+                **expression.params(condition=condition),
+            }
+        }
+
+    def update_op(self, pk: str, sk: str, expression: Expression, condition: str) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": key_of(pk, sk),
+                **expression.params(condition=condition),
+            }
+        }
+
+    def check_op(self, pk: str, sk: str, expression: Expression, condition: str) -> dict[str, Any]:
+        return {
+            "ConditionCheck": {
+                "TableName": self.table_name,
+                "Key": key_of(pk, sk),
+                **expression.params(condition=condition),
+            }
+        }
+
+    def transact(self, operations: list[dict[str, Any]]) -> None:
+        """All-or-nothing write; raises ``TransactionCancelledError`` with per-operation reasons."""
+        if len(operations) > MAX_TRANSACTION_ITEMS:
+            raise InvalidRequestError(
+                f"Too many items in one request ({len(operations)}); the limit is {MAX_TRANSACTION_ITEMS}."
+            )
+        with aws_errors("dynamodb.transact_write_items"):
+            self.client.transact_write_items(TransactItems=operations)
+
+    # -- queries --------------------------------------------------------------------------------------------
+    def query(
+        self,
+        *,
+        partition: tuple[str, str],
+        sort_attribute: str,
+        prefix: str,
+        lower: str | None = None,
+        upper: str | None = None,
+        forward: bool = True,
+        want: int | None = None,
+        index: str | None = None,
+        keep: Callable[[Item], bool] | None = None,
+        keys_only: bool = False,
+    ) -> list[Item]:
+        """Items of one partition whose sort key starts with ``prefix`` and lies strictly between the optional
+        ``lower``/``upper`` bounds, in sort-key order (reversed unless ``forward``), up to ``want`` of those
+        that pass ``keep``. Pages through the Query as needed; never scans."""
+        expression = Expression()
+        pk_attribute, pk_value = partition
+        key_condition = f"{expression.name(pk_attribute)} = {expression.value(pk_value)}"
+        sort_condition = _sort_key_condition(expression, sort_attribute, prefix, lower, upper)
+        if sort_condition:
+            key_condition += f" AND {sort_condition}"
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "ScanIndexForward": forward,
+            **expression.params(key_condition=key_condition),
+        }
+        if index:
+            params["IndexName"] = index
+        else:
+            params["ConsistentRead"] = True
+        if keys_only:
+            params["ProjectionExpression"] = "PK, SK"
+        results: list[Item] = []
+        while True:
+            if want is not None:
+                params["Limit"] = want - len(results) + 2  # +2: the excluded bounds may be in the page
+            with aws_errors("dynamodb.query"):
+                response = self.client.query(**params)
+            for raw in response.get("Items", []):
+                item = deserialize_item(raw)
+                if item.get(sort_attribute) in (lower, upper):
+                    continue
+                if keep is None or keep(item):
+                    results.append(item)
+                if want is not None and len(results) >= want:
+                    return results
+            last_key = response.get("LastEvaluatedKey")
+            if not last_key:
+                return results
+            params["ExclusiveStartKey"] = last_key
+
+    def list_page(
+        self,
+        *,
+        partition: tuple[str, str],
+        sort_attribute: str,
+        prefix: str,
+        page: PageRequest,
+        index: str | None = None,
+        keep: Callable[[Item], bool] | None = None,
+    ) -> tuple[list[Item], bool]:
+        """One OpenAI list page: ``after``/``before`` are ids (sort key = ``prefix + id``); returns
+        (items in the requested order, has_more)."""
+        if page.order not in ("asc", "desc"):
+            raise InvalidRequestError("order must be 'asc' or 'desc'.", param="order")
+        descending = page.order == "desc"
+        after_key = prefix + page.after if page.after else None
+        before_key = prefix + page.before if page.before else None
+        lower, upper = (before_key, after_key) if descending else (after_key, before_key)
+        backwards_from_before = before_key is not None and after_key is None
+        forward = descending if backwards_from_before else not descending
+        items = self.query(
+            partition=partition,
+            sort_attribute=sort_attribute,
+            prefix=prefix,
+            lower=lower,
+            upper=upper,
+            forward=forward,
+            want=page.limit + 1,
+            index=index,
+            keep=keep,
+        )
+        has_more = len(items) > page.limit
+        items = items[: page.limit]
+        if backwards_from_before:
+            items.reverse()
+        return items, has_more
+
+    # -- batch deletes --------------------------------------------------------------------------------------
+    def batch_delete(self, keys: list[tuple[str, str]]) -> None:
+        for start in range(0, len(keys), _BATCH_WRITE_ITEMS):
+            requests: list[dict[str, Any]] = [
+                {"DeleteRequest": {"Key": key_of(pk, sk)}}
+                for pk, sk in keys[start : start + _BATCH_WRITE_ITEMS]
+            ]
+            for attempt in range(_BATCH_RETRIES):
+                with aws_errors("dynamodb.batch_write_item"):
+                    response = self.client.batch_write_item(RequestItems={self.table_name: requests})
+                requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
+                if not requests:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise StorageError("The server had an error while processing your request.")

@@ -1,0 +1,96 @@
+"""Threads: ``THREAD#<id>`` / ``THREAD``; ``active_run_id`` is the one-active-run lock
+(implements ports.ThreadRepository)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assistants_core.adapters.dynamodb.items import (
+    THREAD_SK,
+    thread_field,
+    thread_from_item,
+    thread_pk,
+    thread_to_item,
+)
+from assistants_core.adapters.dynamodb.message_bodies import (
+    forget_uploaded_bodies,
+    store_message_items,
+    thread_body_prefix,
+)
+from assistants_core.adapters.dynamodb.table import (
+    MAX_TRANSACTION_ITEMS,
+    DynamoTable,
+    Expression,
+    absent_condition,
+    owned_condition,
+)
+from assistants_core.adapters.errors import ConditionFailedError, TransactionCancelledError
+from assistants_core.domain.errors import ConflictError, InvalidRequestError, NotFoundError
+from assistants_core.domain.models import Message, Thread
+
+
+class DynamoThreadRepository:
+    def __init__(self, table: DynamoTable) -> None:
+        self._table = table
+
+    def create_thread(self, thread: Thread, messages: list[Message]) -> None:
+        if len(messages) + 1 > MAX_TRANSACTION_ITEMS:
+            raise InvalidRequestError(
+                f"A thread can be created with at most {MAX_TRANSACTION_ITEMS - 1} messages.",
+                param="messages",
+            )
+        expression = Expression()
+        operations = [self._table.put_op(thread_to_item(thread), expression, absent_condition(expression))]
+        message_items = store_message_items(self._table, messages)
+        for item in message_items:
+            message_expression = Expression()
+            operations.append(
+                self._table.put_op(item, message_expression, absent_condition(message_expression))
+            )
+        try:
+            self._table.transact(operations)
+        except TransactionCancelledError:
+            forget_uploaded_bodies(self._table, message_items)
+            raise ConflictError(f"A thread with id '{thread.id}' already exists.") from None
+        except Exception:
+            forget_uploaded_bodies(self._table, message_items)
+            raise
+
+    def get_thread(self, owner: str, thread_id: str) -> Thread:
+        item = self._table.get(thread_pk(thread_id), THREAD_SK)
+        if item is None or item.get("owner") != owner:
+            raise NotFoundError("thread", thread_id)
+        return thread_from_item(item)
+
+    def replace_thread_fields(self, thread: Thread) -> None:
+        expression = Expression()
+        expression.set("metadata", thread_field("metadata", thread.metadata))
+        expression.set("tool_resources", thread_field("tool_resources", thread.tool_resources))
+        try:
+            self._table.update(
+                thread_pk(thread.id), THREAD_SK, expression, owned_condition(expression, thread.owner)
+            )
+        except ConditionFailedError:
+            raise NotFoundError("thread", thread.id) from None
+
+    def delete_thread(self, owner: str, thread_id: str) -> None:
+        """Children first, the thread item last: an interrupted delete can simply be repeated."""
+        self.get_thread(owner, thread_id)
+        pk = thread_pk(thread_id)
+        children = self._table.query(partition=("PK", pk), sort_attribute="SK", prefix="", keys_only=True)
+        self._table.batch_delete([(pk, str(item["SK"])) for item in children if item["SK"] != THREAD_SK])
+        self._table.bodies.delete_prefix(thread_body_prefix(thread_id))
+        expression = Expression()
+        try:
+            self._table.delete(pk, THREAD_SK, expression, owned_condition(expression, owner))
+        except ConditionFailedError:
+            raise NotFoundError("thread", thread_id) from None
+
+
+def thread_lock_holder(table: DynamoTable, owner: str, thread_id: str) -> str | None:
+    """The active run id of this owner's thread (``NotFoundError`` when it is not theirs)."""
+    item: dict[str, Any] | None = table.get(thread_pk(thread_id), THREAD_SK)
+    if item is None or item.get("owner") != owner:
+        raise NotFoundError("thread", thread_id)
+    holder = item.get("active_run_id")
+    return str(holder) if holder else None

@@ -1,0 +1,92 @@
+"""The SQS run queue (implements ``ports.RunQueue`` and ``ports.RunQueueConsumer``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from assistants_core.adapters.errors import aws_errors
+from assistants_core.ports import ReceivedRun, RunRef
+
+logger = logging.getLogger(__name__)
+
+MAX_RECEIVE_BATCH = 10  # SQS limit per ReceiveMessage
+MAX_WAIT_SECONDS = 20  # SQS long-poll limit
+MAX_DELAY_SECONDS = 900
+MAX_VISIBILITY_SECONDS = 43_200
+
+
+def encode_run_message(ref: RunRef) -> str:
+    return json.dumps({"thread_id": ref.thread_id, "run_id": ref.run_id}, separators=(",", ":"))
+
+
+def decode_run_message(body: str) -> RunRef | None:
+    """The run a message refers to, or None when the body is not a valid run message."""
+    try:
+        payload = json.loads(body)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(payload, dict):
+        return None
+    thread_id, run_id = payload.get("thread_id"), payload.get("run_id")
+    if not isinstance(thread_id, str) or not isinstance(run_id, str) or not thread_id or not run_id:
+        return None
+    return RunRef(thread_id=thread_id, run_id=run_id)
+
+
+class SqsRunQueue:
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def enqueue_run(self, ref: RunRef, *, delay_seconds: int = 0) -> None:
+        with aws_errors("sqs.send_message"):
+            self._client.send_message(
+                QueueUrl=self._queue_url,
+                MessageBody=encode_run_message(ref),
+                DelaySeconds=max(0, min(delay_seconds, MAX_DELAY_SECONDS)),
+            )
+
+    def receive_runs(self, *, max_messages: int, wait_seconds: int) -> list[ReceivedRun]:
+        """Long-poll up to ``max_messages`` (capped at 10). Malformed messages are logged and deleted."""
+        with aws_errors("sqs.receive_message"):
+            response = self._client.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=max(1, min(max_messages, MAX_RECEIVE_BATCH)),
+                WaitTimeSeconds=max(0, min(wait_seconds, MAX_WAIT_SECONDS)),
+                AttributeNames=["ApproximateReceiveCount"],
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )
+        received: list[ReceivedRun] = []
+        for message in response.get("Messages", []):
+            ref = decode_run_message(message.get("Body", ""))
+            if ref is None:
+                logger.warning("deleting malformed run message %s", message.get("MessageId"))
+                self.delete_run_message(message["ReceiptHandle"])
+                continue
+            count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            received.append(
+                ReceivedRun(ref=ref, receipt_handle=message["ReceiptHandle"], receive_count=count)
+            )
+        return received
+
+    def delete_run_message(self, receipt_handle: str) -> None:
+        with aws_errors("sqs.delete_message"):
+            self._client.delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt_handle)
+
+    def extend_visibility(self, receipt_handle: str, seconds: int) -> None:
+        with aws_errors("sqs.change_message_visibility"):
+            self._client.change_message_visibility(
+                QueueUrl=self._queue_url,
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=max(0, min(seconds, MAX_VISIBILITY_SECONDS)),
+            )
+
+    def approximate_depth(self) -> int:
+        """Messages waiting to be received (``ApproximateNumberOfMessages``; in-flight ones excluded)."""
+        with aws_errors("sqs.get_queue_attributes"):
+            response = self._client.get_queue_attributes(
+                QueueUrl=self._queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+        return int(response.get("Attributes", {}).get("ApproximateNumberOfMessages", "0"))

@@ -1,0 +1,48 @@
+"""Run step wire model and the mapping."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from assistants_core.domain.models import RunStep
+from assistants_core.schemas.common import Metadata, WireModel
+from assistants_core.schemas.runs import UsageObject
+
+
+class RunStepObject(WireModel):
+    id: str
+    object: Literal["thread.run.step"] = "thread.run.step"
+    created_at: int
+    assistant_id: str
+    thread_id: str
+    run_id: str
+    type: Literal["message_creation", "tool_calls"]
+    status: str
+    step_details: dict[str, Any]
+    last_error: dict[str, Any] | None
+    expired_at: int | None
+    cancelled_at: int | None
+    failed_at: int | None
+    completed_at: int | None
+    metadata: Metadata
+    usage: UsageObject | None
+
+    @classmethod
+    def from_domain(cls, step: RunStep) -> RunStepObject:
+        return cls(
+            id=step.id,
+            created_at=step.created_at,
+            assistant_id=step.assistant_id,
+            thread_id=step.thread_id,
+            run_id=step.run_id,
+            type=step.type,  # type: ignore[arg-type]  # validated by pydantic
+            status=step.status.value,
+            step_details=step.step_details,
+            last_error=step.last_error,
+            expired_at=step.expired_at,
+            cancelled_at=step.cancelled_at,
+            failed_at=step.failed_at,
+            completed_at=step.completed_at,
+            metadata=step.metadata,
+            usage=UsageObject.from_domain(step.usage),
+        )

@@ -1,0 +1,384 @@
+"""The run queue consumer: receive, claim, generate many runs concurrently on one engine, finish.
+
+Pure Python over the ports (no Modal, no vLLM, no boto3): the local worker, the Modal GPU class and the tests
+all drive this same class. Storage and queue calls are blocking (boto3), so they run in worker threads and
+never stall the event loop that streams tokens for every other run.
+
+Safety rests on the repository's conditional writes, not on this process staying alive:
+- ``claim_run`` lets exactly one worker hold a run (a duplicate delivery finds it held or finished);
+- the lease is renewed every ``heartbeat_seconds`` together with the SQS visibility, so a dead worker's run is
+  re-claimed by another after the lease expires;
+- ``finish_run`` writes the reply, its run step and the final status in ONE transaction that requires our
+  lease and a reply id that does not exist yet, so a lost lease or a retry can never write two replies;
+- the SQS message is deleted only after that final write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from assistants_core.domain.errors import AssistantsError, ConflictError, InvalidRunStateError
+from assistants_core.domain.models import Run
+from assistants_core.domain.status import RunStatus
+from assistants_core.ports import Clock, MessageRepository, ReceivedRun, RunQueueConsumer, RunRepository
+from assistants_core.settings import WorkerSettings
+from gpu_worker.engines.base import Engine, SamplingOptions
+from gpu_worker.outcomes import (
+    Generation,
+    RunOutcome,
+    cancelled_outcome,
+    expired_outcome,
+    failure_outcome,
+    generation_outcome,
+    prompt_too_long_outcome,
+)
+from gpu_worker.prompt import PromptTooLongError, build_prompt
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SQS_MAX_BATCH = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerConfig:
+    max_concurrent_runs: int = 32
+    lease_seconds: int = 60
+    heartbeat_seconds: float = 10.0
+    cancel_poll_seconds: float = 0.5
+    receive_wait_seconds: int = 20
+    # Between polls of an empty queue while runs are still generating (``receive_wait_seconds`` may be 0).
+    busy_poll_seconds: float = 0.5
+    default_max_completion_tokens: int = 512
+    context_token_limit: int | None = None
+    # On shutdown, in-flight runs get this long to finish before they are left to lease expiry.
+    drain_seconds: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: WorkerSettings) -> ConsumerConfig:
+        return cls(
+            max_concurrent_runs=settings.max_concurrent_runs,
+            lease_seconds=settings.lease_seconds,
+            heartbeat_seconds=settings.heartbeat_seconds,
+            cancel_poll_seconds=settings.cancel_poll_seconds,
+            receive_wait_seconds=settings.receive_wait_seconds,
+            default_max_completion_tokens=settings.default_max_completion_tokens,
+            context_token_limit=settings.engine_max_model_len,
+        )
+
+
+class _RunInterruptedError(Exception):
+    """The run must stop generating: cancelled, expired, gone, or our lease was lost."""
+
+    def __init__(self, reason: str, outcome: RunOutcome | None, *, delete_message: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.outcome = outcome
+        self.delete_message = delete_message
+
+
+class RunConsumer:
+    def __init__(
+        self,
+        queue: RunQueueConsumer,
+        runs: RunRepository,
+        messages: MessageRepository,
+        engine: Engine,
+        *,
+        config: ConsumerConfig,
+        clock: Clock,
+        worker_id: str,
+    ) -> None:
+        self._queue = queue
+        self._runs = runs
+        self._messages = messages
+        self._engine = engine
+        self._config = config
+        self._clock = clock
+        self.worker_id = worker_id
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self.finished_runs = 0
+
+    # -- the receive loop -----------------------------------------------------------------------------------
+    async def run_forever(self) -> None:
+        """Consume until ``stop()``; then stop receiving and let in-flight runs drain."""
+        await self._serve(idle_exit_seconds=None)
+
+    async def run_until_idle(self, idle_exit_seconds: float = 0.0) -> None:
+        """Consume until no run is in flight and the queue stayed empty for ``idle_exit_seconds``."""
+        await self._serve(idle_exit_seconds=idle_exit_seconds)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def _serve(self, idle_exit_seconds: float | None) -> None:
+        try:
+            await self._receive_loop(idle_exit_seconds)
+        except asyncio.CancelledError:
+            await self._abandon()
+            raise
+        await self._drain()
+
+    async def _receive_loop(self, idle_exit_seconds: float | None) -> None:
+        idle_since: float | None = None
+        loop = asyncio.get_running_loop()
+        while not self._stopping.is_set():
+            free_slots = self._config.max_concurrent_runs - len(self._in_flight)
+            if free_slots <= 0:
+                await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            wait_seconds = self._config.receive_wait_seconds if not self._in_flight else 0
+            received = await self._blocking(
+                self._queue.receive_runs,
+                max_messages=min(SQS_MAX_BATCH, free_slots),
+                wait_seconds=wait_seconds,
+            )
+            for delivery in received:
+                await self._accept(delivery)
+            if received:
+                idle_since = None
+                continue
+            if self._in_flight:
+                idle_since = None
+                await asyncio.wait(
+                    self._in_flight,
+                    timeout=self._config.busy_poll_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                continue
+            idle_since = loop.time() if idle_since is None else idle_since
+            if idle_exit_seconds is not None and loop.time() - idle_since >= idle_exit_seconds:
+                logger.info("queue idle, consumer exits", extra={"worker_id": self.worker_id})
+                return
+            if wait_seconds == 0:
+                await asyncio.sleep(self._config.busy_poll_seconds)
+
+    async def _drain(self) -> None:
+        """Graceful stop: in-flight runs get ``drain_seconds`` to finish; the rest are abandoned."""
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=self._config.drain_seconds)
+        await self._abandon()
+
+    async def _abandon(self) -> None:
+        """Stop every in-flight run without writing anything: its lease expires and another worker
+        re-claims it (what happens anyway when the process dies)."""
+        pending = list(self._in_flight)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _blocking(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+    # -- one delivery ---------------------------------------------------------------------------------------
+    async def _accept(self, delivery: ReceivedRun) -> None:
+        ref = delivery.ref
+        now = self._clock.now()
+        run = await self._blocking(
+            self._runs.claim_run,
+            ref.thread_id,
+            ref.run_id,
+            worker_id=self.worker_id,
+            lease_seconds=self._config.lease_seconds,
+            now=now,
+        )
+        if run is None:
+            await self._settle_unclaimable(delivery, now)
+            return
+        log = {"run_id": run.id, "thread_id": run.thread_id, "worker_id": self.worker_id}
+        logger.info("run claimed", extra={**log, "attempt": run.attempts})
+        task = asyncio.create_task(self._execute(delivery, run), name=f"run:{run.id}")
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _settle_unclaimable(self, delivery: ReceivedRun, now: float) -> None:
+        """The claim failed: a finished (or deleted) run's message is dropped; a held run's message comes
+        back when that holder's lease would expire, in case the holder dies."""
+        ref = delivery.ref
+        current = await self._blocking(self._runs.find_run, ref.thread_id, ref.run_id)
+        if current is None or current.status.is_terminal:
+            logger.info("dropping message of finished run", extra={"run_id": ref.run_id})
+            await self._blocking(self._queue.delete_run_message, delivery.receipt_handle)
+            return
+        if current.lease_owner == self.worker_id and current.status == RunStatus.IN_PROGRESS:
+            # A duplicate of a run this worker is generating: its own delivery covers it.
+            await self._blocking(self._queue.delete_run_message, delivery.receipt_handle)
+            return
+        lease_left = (current.lease_expires_at or now) - now
+        delay = max(1, min(int(lease_left) + 1, self._config.lease_seconds))
+        logger.info(
+            "run held elsewhere, message deferred",
+            extra={"run_id": ref.run_id, "status": str(current.status), "defer_seconds": delay},
+        )
+        await self._blocking(self._queue.extend_visibility, delivery.receipt_handle, delay)
+
+    async def _execute(self, delivery: ReceivedRun, run: Run) -> None:
+        log = {"run_id": run.id, "thread_id": run.thread_id, "worker_id": self.worker_id}
+        try:
+            if run.expires_at is not None and self._clock.now() > run.expires_at:
+                outcome: RunOutcome | None = expired_outcome()
+            else:
+                outcome = await self._generate_supervised(delivery, run)
+            delete_message = True
+            if outcome is not None:
+                delete_message = await self._finish(run, outcome)
+        except _RunInterruptedError as interrupted:
+            logger.info("run interrupted", extra={**log, "reason": interrupted.reason})
+            delete_message = interrupted.delete_message
+            if interrupted.outcome is not None:
+                delete_message = await self._finish(run, interrupted.outcome)
+        except AssistantsError:
+            # Storage trouble: keep the message; the lease expires and the run is retried.
+            logger.exception("run left for retry after a storage error", extra=log)
+            return
+        except Exception:
+            logger.exception("run left for retry after an unexpected error", extra=log)
+            return
+        if delete_message:
+            await self._blocking(self._queue.delete_run_message, delivery.receipt_handle)
+        self.finished_runs += 1
+
+    async def _generate_supervised(self, delivery: ReceivedRun, run: Run) -> RunOutcome | None:
+        """Generate while a heartbeat keeps the lease and a watcher looks for cancellation."""
+        request_id = f"{run.id}-{run.attempts}"
+        generation = asyncio.create_task(self._generate(request_id, run))
+        watchers = [
+            asyncio.create_task(self._heartbeat(delivery, run)),
+            asyncio.create_task(self._watch(run)),
+        ]
+        try:
+            done, _ = await asyncio.wait([generation, *watchers], return_when=asyncio.FIRST_COMPLETED)
+            if generation in done:
+                return generation.result()
+            generation.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._engine.abort(request_id)
+            for watcher in watchers:
+                if watcher in done:
+                    watcher.result()  # raises the _RunInterruptedError that stopped the run
+            raise AssertionError("a watcher ended without interrupting the run")
+        finally:
+            for task in [generation, *watchers]:
+                task.cancel()
+            await asyncio.gather(generation, *watchers, return_exceptions=True)
+
+    async def _generate(self, request_id: str, run: Run) -> RunOutcome:
+        thread_messages = await self._blocking(self._messages.list_thread_messages, run.thread_id)
+        try:
+            prompt = build_prompt(
+                run,
+                thread_messages,
+                self._engine.count_prompt_tokens,
+                context_token_limit=self._context_budget(run),
+            )
+        except PromptTooLongError:
+            return prompt_too_long_outcome()
+        options = SamplingOptions(
+            max_tokens=self._max_completion_tokens(run),
+            temperature=1.0 if run.temperature is None else run.temperature,
+            top_p=1.0 if run.top_p is None else run.top_p,
+        )
+        pieces: list[str] = []
+        prompt_tokens, completion_tokens, finish = prompt.prompt_tokens, 0, None
+        try:
+            async for chunk in self._engine.generate(request_id, prompt.messages, options):
+                pieces.append(chunk.text_delta)
+                prompt_tokens, completion_tokens = chunk.prompt_tokens, chunk.completion_tokens
+                finish = chunk.finish_reason or finish
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("engine failed", extra={"run_id": run.id, "request_id": request_id})
+            return failure_outcome(self._clock.now())
+        generation = Generation("".join(pieces), prompt_tokens, completion_tokens, finish)
+        return generation_outcome(run, generation, self._clock.now())
+
+    def _max_completion_tokens(self, run: Run) -> int:
+        limit = self._config.default_max_completion_tokens
+        return limit if run.max_completion_tokens is None else min(limit, run.max_completion_tokens)
+
+    def _context_budget(self, run: Run) -> int | None:
+        if self._config.context_token_limit is None:
+            return None
+        return max(1, self._config.context_token_limit - self._max_completion_tokens(run))
+
+    async def _heartbeat(self, delivery: ReceivedRun, run: Run) -> None:
+        while True:
+            await asyncio.sleep(self._config.heartbeat_seconds)
+            renewed = await self._blocking(
+                self._runs.renew_lease,
+                run,
+                worker_id=self.worker_id,
+                lease_seconds=self._config.lease_seconds,
+                now=self._clock.now(),
+            )
+            if not renewed:
+                raise _RunInterruptedError("lease lost", None, delete_message=False)
+            await self._blocking(
+                self._queue.extend_visibility, delivery.receipt_handle, self._config.lease_seconds
+            )
+
+    async def _watch(self, run: Run) -> None:
+        """Poll the stored run: cancelling -> cancelled, past expires_at -> expired, gone/taken -> stop."""
+        while True:
+            await asyncio.sleep(self._config.cancel_poll_seconds)
+            now = self._clock.now()
+            current = await self._blocking(self._runs.find_run, run.thread_id, run.id)
+            if current is None or current.status.is_terminal:
+                raise _RunInterruptedError("run finished elsewhere", None, delete_message=True)
+            if current.lease_owner != self.worker_id:
+                raise _RunInterruptedError("run claimed by another worker", None, delete_message=False)
+            if current.status == RunStatus.CANCELLING:
+                raise _RunInterruptedError("cancelled", cancelled_outcome(now), delete_message=True)
+            if current.expires_at is not None and now > current.expires_at:
+                raise _RunInterruptedError("expired", expired_outcome(), delete_message=True)
+
+    # -- the final write ------------------------------------------------------------------------------------
+    async def _finish(self, run: Run, outcome: RunOutcome) -> bool:
+        """Write the outcome; True when the message may be deleted (written, or the run ended elsewhere)."""
+        try:
+            await self._write_outcome(run, outcome)
+        except (ConflictError, InvalidRunStateError):
+            return await self._settle_lost_finish(run)
+        logger.info(
+            "run finished",
+            extra={"run_id": run.id, "status": str(outcome.target), "worker_id": self.worker_id},
+        )
+        return True
+
+    async def _write_outcome(self, run: Run, outcome: RunOutcome) -> None:
+        await self._blocking(
+            self._runs.finish_run,
+            run,
+            outcome.target,
+            fields=outcome.fields,
+            worker_id=self.worker_id,
+            message=outcome.message,
+            steps=outcome.steps,
+        )
+
+    async def _settle_lost_finish(self, run: Run) -> bool:
+        """The final write was refused. If the run was cancelled meanwhile and is still ours, end it
+        ``cancelled``; otherwise a duplicate or another worker won, and our result is dropped quietly."""
+        current = await self._blocking(self._runs.find_run, run.thread_id, run.id)
+        if current is None or current.status.is_terminal:
+            logger.info("result dropped: run already finished", extra={"run_id": run.id})
+            return True
+        if current.status == RunStatus.CANCELLING and current.lease_owner == self.worker_id:
+            try:
+                await self._write_outcome(run, cancelled_outcome(self._clock.now()))
+            except (ConflictError, InvalidRunStateError):
+                return False
+            return True
+        logger.info("result dropped: lease lost", extra={"run_id": run.id, "holder": current.lease_owner})
+        return False

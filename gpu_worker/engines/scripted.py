@@ -1,0 +1,104 @@
+"""A deterministic engine for tests: the reply is derived from the prompt, one word per token.
+
+The reply echoes the last user message (``"You said: <text>"``), cycled to ``reply_tokens`` words when that
+is set. ``token_delay_seconds`` paces the stream (so tests can cancel mid-generation or overlap runs),
+``max_tokens`` is honoured with finish reason ``length``, and a prompt containing ``failure_marker`` (or
+``fail_after_tokens``) makes the generation raise ``EngineError``. It records what tests assert on: the
+peak number of simultaneous generations, aborted request ids and every prompt it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Sequence
+
+from gpu_worker.engines.base import (
+    ChatMessage,
+    EngineError,
+    FinishReason,
+    GenerationChunk,
+    SamplingOptions,
+)
+
+# Tokens the (ChatML-like) template adds around each message, and for the generation prompt.
+TEMPLATE_TOKENS_PER_MESSAGE = 3
+GENERATION_PROMPT_TOKENS = 2
+DEFAULT_FAILURE_MARKER = "[[engine-failure]]"
+
+
+class ScriptedEngine:
+    def __init__(
+        self,
+        *,
+        token_delay_seconds: float = 0.0,
+        reply_tokens: int | None = None,
+        failure_marker: str = DEFAULT_FAILURE_MARKER,
+        fail_after_tokens: int | None = None,
+    ) -> None:
+        self.token_delay_seconds = token_delay_seconds
+        self.reply_tokens = reply_tokens
+        self.failure_marker = failure_marker
+        self.fail_after_tokens = fail_after_tokens
+        self.active_requests: set[str] = set()
+        self.max_concurrent_requests = 0
+        self.aborted_requests: list[str] = []
+        self.prompts: dict[str, list[ChatMessage]] = {}
+        self._abort_events: dict[str, asyncio.Event] = {}
+
+    @staticmethod
+    def count_text_tokens(text: str) -> int:
+        return len(text.split())
+
+    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return GENERATION_PROMPT_TOKENS + sum(
+            TEMPLATE_TOKENS_PER_MESSAGE + self.count_text_tokens(message.content) for message in messages
+        )
+
+    def reply_words(self, messages: Sequence[ChatMessage]) -> list[str]:
+        last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        words = ["You", "said:", *last_user.split()]
+        if self.reply_tokens is None:
+            return words
+        return list(itertools.islice(itertools.cycle(words), self.reply_tokens))
+
+    async def generate(
+        self, request_id: str, messages: Sequence[ChatMessage], options: SamplingOptions
+    ) -> AsyncIterator[GenerationChunk]:
+        self.prompts[request_id] = list(messages)
+        prompt_tokens = self.count_prompt_tokens(messages)
+        words = self.reply_words(messages)
+        must_fail = any(self.failure_marker in message.content for message in messages)
+        abort_event = self._abort_events.setdefault(request_id, asyncio.Event())
+        self.active_requests.add(request_id)
+        self.max_concurrent_requests = max(self.max_concurrent_requests, len(self.active_requests))
+        try:
+            for index, word in enumerate(words[: options.max_tokens]):
+                if must_fail or (self.fail_after_tokens is not None and index >= self.fail_after_tokens):
+                    raise EngineError(f"scripted failure of {request_id} at token {index}")
+                await asyncio.sleep(self.token_delay_seconds)
+                if abort_event.is_set():
+                    return
+                produced = index + 1
+                finish: FinishReason | None = None
+                if produced == len(words):
+                    finish = "stop"
+                elif produced == options.max_tokens:
+                    finish = "length"
+                yield GenerationChunk(
+                    text_delta=word if index == 0 else " " + word,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=produced,
+                    finish_reason=finish,
+                )
+            if not words or options.max_tokens <= 0:
+                yield GenerationChunk("", prompt_tokens, 0, "length" if words else "stop")
+        finally:
+            self.active_requests.discard(request_id)
+            self._abort_events.pop(request_id, None)
+
+    async def abort(self, request_id: str) -> None:
+        self.aborted_requests.append(request_id)
+        event = self._abort_events.get(request_id)
+        if event is not None:
+            event.set()

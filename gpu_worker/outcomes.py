@@ -1,0 +1,121 @@
+"""What a finished generation writes: the assistant message, its run step and the run's final fields.
+
+Pure functions of the run, the generated text and the clock reading, so a retry of the same run produces
+the same ids (derived from the run id) and the conditional writes can detect duplicates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistants_core.domain import ids
+from assistants_core.domain.models import Message, Run, RunStep, Usage
+from assistants_core.domain.status import RunStatus, StepStatus
+
+ENGINE_FAILURE_ERROR = {
+    "code": "server_error",
+    "message": "The server had an error while processing the run.",
+}
+MESSAGE_CREATION_STEP = "message_creation"
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """The text a run produced and why it stopped (``finish_reason`` is None only for an empty stream)."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """One ``finish_run`` call: target status, run fields, and the records written with it."""
+
+    target: RunStatus
+    fields: dict[str, Any]
+    message: Message | None = None
+    steps: list[RunStep] = field(default_factory=list)
+
+
+def reply_message_id(run: Run) -> str:
+    return ids.derived_id(ids.MESSAGE, run.id)
+
+
+def reply_step_id(run: Run) -> str:
+    return ids.derived_id(ids.STEP, run.id)
+
+
+def _text_content(text: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": {"value": text, "annotations": []}}]
+
+
+def generation_outcome(run: Run, generation: Generation, now: float) -> RunOutcome:
+    """completed, or incomplete when the completion token budget ran out."""
+    timestamp = int(now)
+    usage = generation.usage
+    truncated = generation.finish_reason == "length"
+    message = Message(
+        id=reply_message_id(run),
+        owner=run.owner,
+        thread_id=run.thread_id,
+        created_at=timestamp,
+        role="assistant",
+        content=_text_content(generation.text),
+        assistant_id=run.assistant_id,
+        run_id=run.id,
+        status="incomplete" if truncated else "completed",
+        completed_at=None if truncated else timestamp,
+        incomplete_at=timestamp if truncated else None,
+        incomplete_details={"reason": "max_tokens"} if truncated else None,
+    )
+    step = RunStep(
+        id=reply_step_id(run),
+        owner=run.owner,
+        thread_id=run.thread_id,
+        run_id=run.id,
+        assistant_id=run.assistant_id,
+        created_at=timestamp,
+        type=MESSAGE_CREATION_STEP,
+        status=StepStatus.COMPLETED,
+        step_details={"type": MESSAGE_CREATION_STEP, "message_creation": {"message_id": message.id}},
+        completed_at=timestamp,
+        usage=usage,
+    )
+    if truncated:
+        fields: dict[str, Any] = {
+            "incomplete_details": {"reason": "max_completion_tokens"},
+            "usage": usage,
+        }
+        return RunOutcome(RunStatus.INCOMPLETE, fields, message, [step])
+    return RunOutcome(RunStatus.COMPLETED, {"completed_at": timestamp, "usage": usage}, message, [step])
+
+
+def prompt_too_long_outcome() -> RunOutcome:
+    """Even the newest message exceeds ``max_prompt_tokens``: nothing is generated."""
+    return RunOutcome(
+        RunStatus.INCOMPLETE,
+        {
+            "incomplete_details": {"reason": "max_prompt_tokens"},
+            "usage": Usage(prompt_tokens=0, completion_tokens=0),
+        },
+    )
+
+
+def failure_outcome(now: float) -> RunOutcome:
+    """The engine failed; the error shown to users never carries the exception text."""
+    return RunOutcome(RunStatus.FAILED, {"failed_at": int(now), "last_error": dict(ENGINE_FAILURE_ERROR)})
+
+
+def cancelled_outcome(now: float) -> RunOutcome:
+    return RunOutcome(RunStatus.CANCELLED, {"cancelled_at": int(now)})
+
+
+def expired_outcome() -> RunOutcome:
+    return RunOutcome(RunStatus.EXPIRED, {})

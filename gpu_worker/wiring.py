@@ -1,0 +1,39 @@
+"""The worker's composition root: AWS adapters + an engine -> a ``RunConsumer`` (local entry and Modal)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from assistants_core.adapters.aws import make_aws_clients
+from assistants_core.adapters.dynamodb import DynamoMessageRepository, DynamoRunRepository, DynamoTable
+from assistants_core.adapters.s3_bodies import S3BodyStore
+from assistants_core.adapters.sqs_queue import SqsRunQueue
+from assistants_core.services.clock import SystemClock
+from assistants_core.settings import WorkerSettings
+from gpu_worker.consumer import ConsumerConfig, RunConsumer
+from gpu_worker.engines.base import Engine
+
+
+def new_worker_id(prefix: str = "worker") -> str:
+    """Unique per consumer: the lease owner recorded on the runs it claims."""
+    return f"{prefix}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def build_queue(settings: WorkerSettings) -> SqsRunQueue:
+    return SqsRunQueue(make_aws_clients(settings).sqs, settings.run_queue_url)
+
+
+def build_consumer(settings: WorkerSettings, engine: Engine, *, worker_id: str | None = None) -> RunConsumer:
+    clients = make_aws_clients(settings)
+    table = DynamoTable(clients.dynamodb, settings.table_name, S3BodyStore(clients.s3, settings.bucket_name))
+    return RunConsumer(
+        SqsRunQueue(clients.sqs, settings.run_queue_url),
+        DynamoRunRepository(table),
+        DynamoMessageRepository(table),
+        engine,
+        config=ConsumerConfig.from_settings(settings),
+        clock=SystemClock(),
+        worker_id=worker_id or new_worker_id(),
+    )

@@ -1,0 +1,104 @@
+"""Every setting of the local stack (`make run`) in one place: the dev key, ports, the model folder, and the
+environment the API and worker processes are started with (the same ``ASSISTANTS_*`` variables the Lambda
+functions and the Modal worker read, see ``assistants_core.settings``).
+
+This module and ``assistants_core.settings`` are the only ones in the local stack that touch ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api.auth import hash_api_key
+from gpu_worker.cpu_defaults import CPU_ENVIRONMENT_DEFAULTS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_HOST = "127.0.0.1"
+DEFAULT_API_PORT = 8000
+DEFAULT_MOTO_PORT = 5000
+DEFAULT_DEV_KEY = "sk-local-dev"
+LOCAL_TENANT = "local"
+LOCAL_REGION = "us-east-1"
+RESOURCE_PREFIX = "assistants-local"
+DEFAULT_MODEL_PATH = ".cache/models/SmolLM2-135M-Instruct"
+DEFAULT_SWEEP_INTERVAL_SECONDS = 60.0
+# moto accepts any credentials; boto3 only needs some to sign requests.
+MOTO_CREDENTIALS: Mapping[str, str] = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+class LocalStackSettings(BaseSettings):
+    """What a developer may override from the shell (``ASSISTANTS_DEV_KEY``, ``ASSISTANTS_MODEL_PATH``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANTS_", extra="ignore")
+
+    dev_key: str = DEFAULT_DEV_KEY
+    model_path: str = DEFAULT_MODEL_PATH
+
+
+@dataclass(frozen=True, slots=True)
+class LocalResources:
+    """Where the local AWS resources live (a moto server)."""
+
+    endpoint_url: str
+    table_name: str
+    bucket_name: str
+    run_queue_url: str
+
+
+def use_moto_credentials() -> None:
+    """Give this process's boto3 clients credentials for moto unless some are already configured (the region
+    is passed explicitly, see ``aws_environment``)."""
+    for name, value in MOTO_CREDENTIALS.items():
+        os.environ.setdefault(name, value)
+
+
+def aws_settings_values(endpoint_url: str) -> dict[str, str]:
+    """Where the moto server is, as ``AwsSettings`` input for settings built in this process (the region under
+    its alias, so a region set in the shell cannot split the stack across two regions)."""
+    return {"aws_endpoint_url": endpoint_url, "AWS_DEFAULT_REGION": LOCAL_REGION}
+
+
+def aws_environment(resources: LocalResources) -> dict[str, str]:
+    """``AwsSettings`` for the moto server: every process of the local stack talks to it."""
+    return {
+        **MOTO_CREDENTIALS,
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "ASSISTANTS_AWS_ENDPOINT_URL": resources.endpoint_url,
+        "ASSISTANTS_TABLE_NAME": resources.table_name,
+        "ASSISTANTS_BUCKET_NAME": resources.bucket_name,
+        "ASSISTANTS_RUN_QUEUE_URL": resources.run_queue_url,
+    }
+
+
+def api_environment(resources: LocalResources, dev_key: str) -> dict[str, str]:
+    """``ApiSettings``: the dev key (hashed, tenant ``local``) and CORS open to any origin."""
+    return {
+        **aws_environment(resources),
+        "ASSISTANTS_API_KEY_HASHES": f"{hash_api_key(dev_key)}:{LOCAL_TENANT}",
+        "ASSISTANTS_CORS_ALLOW_ORIGINS": "*",
+    }
+
+
+def worker_environment(resources: LocalResources, model_path: str) -> dict[str, str]:
+    """``WorkerSettings`` plus vLLM's CPU settings; any of those already set in the shell wins."""
+    cpu_defaults = {name: value for name, value in CPU_ENVIRONMENT_DEFAULTS.items() if name not in os.environ}
+    return {
+        **cpu_defaults,
+        **aws_environment(resources),
+        "ASSISTANTS_MODEL_PATH": str((REPO_ROOT / model_path).resolve()),
+    }
+
+
+def child_process_environment(overrides: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment plus ``overrides``, with the code roots on ``PYTHONPATH`` (as Lambda and
+    Modal package them: ``functions/`` and the repository root)."""
+    python_path = os.pathsep.join([str(REPO_ROOT / "functions"), str(REPO_ROOT)])
+    inherited = os.environ.get("PYTHONPATH")
+    if inherited:
+        python_path = os.pathsep.join([python_path, inherited])
+    return {**os.environ, **overrides, "PYTHONPATH": python_path}

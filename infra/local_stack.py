@@ -1,0 +1,312 @@
+"""The local stack behind `make run`: no AWS, no GPU, no internet.
+
+    python -m infra.local_stack [--api-port 8000] [--moto-port 5000] [--no-worker] [--sweep-interval 60]
+
+1. moto in server mode on 127.0.0.1 (DynamoDB, S3, SQS), resources created from template.yaml;
+2. the API (the Lambda's FastAPI app, composed as ``api.handler`` does) under uvicorn on 127.0.0.1:8000, in a
+   child process configured like the Lambda: through ``ASSISTANTS_*`` variables (see ``infra.local_env``);
+3. the worker (``python -m gpu_worker.main``, vLLM's CPU build + SmolLM2-135M-Instruct) in a child process;
+4. the sweeper, every 60 s, in this process.
+
+Prints the base URL and the dev key (``sk-local-dev`` unless ``ASSISTANTS_DEV_KEY`` is set) once the API
+answers, then runs until Ctrl-C / SIGTERM, or until a child process dies, and stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from moto.server import ThreadedMotoServer
+
+from assistants_core.adapters.aws import AwsClients, make_aws_clients
+from assistants_core.settings import AwsSettings
+from infra import local_env
+from infra.aws_resources import create_resources
+from infra.local_env import LocalResources, LocalStackSettings
+from infra.local_sweeper import build_local_sweep
+
+log = logging.getLogger("infra.local_stack")
+
+# A zero-argument factory composing the app exactly as the Lambda handler does, from ASSISTANTS_* variables.
+API_APP_FACTORY = "infra.local_api:create_local_app"
+WORKER_MODULE = "gpu_worker.main"
+CHILD_STOP_TIMEOUT_SECONDS = 30.0  # the worker drains in-flight runs first
+READY_POLL_SECONDS = 0.2
+
+
+class LocalStackError(RuntimeError):
+    """The local stack could not start (a child process died, the API never answered, no model)."""
+
+
+def free_port(host: str = local_env.LOCAL_HOST) -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class PeriodicTask:
+    """Calls ``action`` every ``interval_seconds`` on a daemon thread until stopped; a failing call is logged
+    and the next one still happens."""
+
+    def __init__(self, name: str, action: Callable[[], object], interval_seconds: float) -> None:
+        self._action = action
+        self._interval_seconds = interval_seconds
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self._interval_seconds):
+            try:
+                self._action()
+            except Exception:
+                log.exception("%s failed; retrying in %.0f s", self._thread.name, self._interval_seconds)
+
+
+@dataclass
+class LocalStack:
+    """A running local stack. ``stop()`` ends everything it started (idempotent)."""
+
+    base_url: str
+    api_key: str
+    resources: LocalResources
+    moto_server: ThreadedMotoServer
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    sweeper: PeriodicTask | None = None
+    _stopped: bool = False
+
+    def exited_child(self) -> tuple[str, int] | None:
+        """``(name, exit code)`` of a child process that has ended, if any."""
+        for name, process in self.children.items():
+            code = process.poll()
+            if code is not None:
+                return name, code
+        return None
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.sweeper is not None:
+            self.sweeper.stop()
+        # The worker first (it may still write a run), then the API, then the AWS stand-in they both use.
+        for name in sorted(self.children, key=lambda child: child != "worker"):
+            _stop_child(name, self.children[name])
+        self.moto_server.stop()
+        log.info("local stack stopped")
+
+
+def _stop_child(name: str, process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=CHILD_STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        log.warning("%s did not stop within %.0f s; killing it", name, CHILD_STOP_TIMEOUT_SECONDS)
+        process.kill()
+        process.wait()
+
+
+def _start_child(command: Sequence[str], environment: dict[str, str]) -> subprocess.Popen[bytes]:
+    # Own session: a terminal Ctrl-C reaches only this process, which then stops the children in order.
+    return subprocess.Popen(list(command), cwd=local_env.REPO_ROOT, env=environment, start_new_session=True)
+
+
+def _wait_until_api_answers(
+    base_url: str, api_key: str, process: subprocess.Popen[bytes], timeout_seconds: float
+) -> None:
+    """Poll an authenticated list call until it answers 200 (the app, its settings and moto all work)."""
+    deadline = time.monotonic() + timeout_seconds
+    last_problem = "no answer yet"
+    with httpx.Client(timeout=5.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise LocalStackError(f"the API process exited with code {process.returncode}")
+            try:
+                response = client.get(
+                    f"{base_url}/assistants",
+                    params={"limit": 1},
+                    headers={"Authorization": f"Bearer {api_key}"},
+                )
+            except httpx.TransportError as error:
+                last_problem = str(error) or type(error).__name__
+            else:
+                if response.status_code == 200:
+                    return
+                last_problem = f"HTTP {response.status_code}: {response.text[:200]}"
+            time.sleep(READY_POLL_SECONDS)
+    raise LocalStackError(f"the API did not answer within {timeout_seconds:.0f} s ({last_problem})")
+
+
+def _provisioning_clients(endpoint_url: str) -> AwsClients:
+    """Clients that create the resources. Their names do not exist yet and client creation reads only the
+    endpoint and the region, so the name fields stay empty."""
+    settings = AwsSettings.model_validate(
+        {
+            "table_name": "",
+            "bucket_name": "",
+            "run_queue_url": "",
+            **local_env.aws_settings_values(endpoint_url),
+        }
+    )
+    return make_aws_clients(settings)
+
+
+def _model_folder(model_path: str) -> Path:
+    folder = (local_env.REPO_ROOT / model_path).resolve()
+    if not (folder / "config.json").is_file():
+        raise LocalStackError(f"no converted model in {folder}: run `make model` (or start with --no-worker)")
+    return folder
+
+
+def start_local_stack(
+    *,
+    api_port: int = local_env.DEFAULT_API_PORT,
+    moto_port: int = local_env.DEFAULT_MOTO_PORT,
+    worker: bool = True,
+    sweep_interval_seconds: float = local_env.DEFAULT_SWEEP_INTERVAL_SECONDS,
+    ready_timeout_seconds: float = 60.0,
+) -> LocalStack:
+    """Start moto, the resources, the API, the worker (optional) and the sweeper timer; returns once the API
+    answers an authenticated request. Port 0 picks a free port."""
+    settings = LocalStackSettings()
+    host = local_env.LOCAL_HOST
+    api_port = api_port or free_port(host)
+    moto_port = moto_port or free_port(host)
+    if worker:
+        _model_folder(settings.model_path)
+
+    local_env.use_moto_credentials()
+    moto_server = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
+    moto_server.start()
+    endpoint_url = f"http://{host}:{moto_port}"
+    stack: LocalStack | None = None
+    try:
+        names = create_resources(_provisioning_clients(endpoint_url), prefix=local_env.RESOURCE_PREFIX)
+        resources = LocalResources(
+            endpoint_url=endpoint_url,
+            table_name=names.table_name,
+            bucket_name=names.bucket_name,
+            run_queue_url=names.run_queue_url,
+        )
+        stack = LocalStack(
+            base_url=f"http://{host}:{api_port}/v1",
+            api_key=settings.dev_key,
+            resources=resources,
+            moto_server=moto_server,
+        )
+        api_command = [
+            sys.executable, "-m", "uvicorn", "--factory", API_APP_FACTORY,
+            "--host", host, "--port", str(api_port), "--log-level", "warning",
+        ]  # fmt: skip
+        api_environment = local_env.api_environment(resources, settings.dev_key)
+        stack.children["api"] = _start_child(
+            api_command, local_env.child_process_environment(api_environment)
+        )
+        if worker:
+            worker_environment = local_env.worker_environment(resources, settings.model_path)
+            stack.children["worker"] = _start_child(
+                [sys.executable, "-m", WORKER_MODULE], local_env.child_process_environment(worker_environment)
+            )
+        stack.sweeper = PeriodicTask("sweeper", build_local_sweep(resources), sweep_interval_seconds)
+        stack.sweeper.start()
+        _wait_until_api_answers(stack.base_url, stack.api_key, stack.children["api"], ready_timeout_seconds)
+    except BaseException:
+        if stack is not None:
+            stack.stop()
+        else:
+            moto_server.stop()
+        raise
+    return stack
+
+
+def _banner(stack: LocalStack) -> str:
+    worker = stack.children.get("worker")
+    worker_line = (
+        f"started (pid {worker.pid}); it loads the model before taking runs"
+        if worker is not None
+        else "not started (--no-worker): runs stay queued"
+    )
+    return "\n".join(
+        [
+            "",
+            "Local Assistants API ready",
+            f"  base_url : {stack.base_url}",
+            f"  api_key  : {stack.api_key}",
+            f"  worker   : {worker_line}",
+            f"  AWS      : moto at {stack.resources.endpoint_url} (table {stack.resources.table_name})",
+            "  Ctrl-C stops everything.",
+            "",
+        ]
+    )
+
+
+def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run the Assistants API locally (moto + uvicorn + worker).")
+    parser.add_argument("--api-port", type=int, default=local_env.DEFAULT_API_PORT)
+    parser.add_argument("--moto-port", type=int, default=local_env.DEFAULT_MOTO_PORT)
+    parser.add_argument("--no-worker", action="store_true", help="API only: runs stay queued")
+    parser.add_argument(
+        "--sweep-interval", type=float, default=local_env.DEFAULT_SWEEP_INTERVAL_SECONDS, metavar="SECONDS"
+    )
+    parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="SECONDS")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parse_arguments(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for chatty in ("werkzeug", "httpx", "botocore.credentials"):  # moto's request log, the readiness polls
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    # SIGTERM behaves like Ctrl-C: both unwind through the `finally` below.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    stack: LocalStack | None = None
+    exit_code = 0
+    try:
+        stack = start_local_stack(
+            api_port=arguments.api_port,
+            moto_port=arguments.moto_port,
+            worker=not arguments.no_worker,
+            sweep_interval_seconds=arguments.sweep_interval,
+            ready_timeout_seconds=arguments.ready_timeout,
+        )
+        print(_banner(stack), flush=True)
+        while (exited := stack.exited_child()) is None:
+            time.sleep(0.5)
+        name, code = exited
+        log.error("%s exited with code %s; stopping the local stack", name, code)
+        exit_code = 1
+    except LocalStackError as error:
+        log.error("%s", error)
+        exit_code = 1
+    except KeyboardInterrupt:
+        log.info("stopping")
+    finally:
+        if stack is not None:
+            stack.stop()
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

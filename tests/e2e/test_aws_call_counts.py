@@ -1,0 +1,144 @@
+"""How many DynamoDB / S3 / SQS calls each endpoint makes, counted with botocore ``before-call`` hooks on the
+running API's own clients. ``pytest -s`` prints the table; the test asserts upper bounds only."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from openai import OpenAI
+
+from tests.e2e.conftest import LocalStackHandle
+
+pytestmark = pytest.mark.e2e
+
+
+class AwsCallCounter:
+    def __init__(self, handle: LocalStackHandle) -> None:
+        self.calls: Counter[str] = Counter()
+        self._clients = {
+            "dynamodb": handle.clients.dynamodb,
+            "s3": handle.clients.s3,
+            "sqs": handle.clients.sqs,
+        }
+        for service, client in self._clients.items():
+            client.meta.events.register("before-call", self._recorder(service))
+
+    def _recorder(self, service: str) -> Callable[..., None]:
+        def record(model: Any, **kwargs: Any) -> None:
+            self.calls[f"{service}.{model.name}"] += 1
+
+        return record
+
+    def measure(self, action: Callable[[], Any]) -> tuple[Any, Counter[str]]:
+        self.calls.clear()
+        result = action()
+        return result, Counter(self.calls)
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.meta.events.unregister("before-call")
+
+
+@pytest.fixture
+def counter(local_stack: LocalStackHandle) -> Iterator[AwsCallCounter]:
+    recorder = AwsCallCounter(local_stack)
+    yield recorder
+    recorder.close()
+
+
+def _per_service(calls: Counter[str], service: str) -> int:
+    return sum(count for name, count in calls.items() if name.startswith(service + "."))
+
+
+def test_aws_calls_per_endpoint(local_stack: LocalStackHandle, counter: AwsCallCounter) -> None:
+    client = OpenAI(base_url=local_stack.base_url, api_key=local_stack.api_key, max_retries=0)
+    beta = client.beta
+    table: list[tuple[str, Counter[str]]] = []
+
+    def measure(label: str, action: Callable[[], Any]) -> Any:
+        result, calls = counter.measure(action)
+        table.append((label, calls))
+        return result
+
+    assistant = measure("POST /assistants", lambda: beta.assistants.create(model="m"))
+    measure("GET /assistants/{id}", lambda: beta.assistants.retrieve(assistant.id))
+    measure("POST /assistants/{id}", lambda: beta.assistants.update(assistant.id, name="n"))
+    measure("GET /assistants", lambda: beta.assistants.list(limit=5))
+    thread = measure(
+        "POST /threads (1 message)", lambda: beta.threads.create(messages=[{"role": "user", "content": "a"}])
+    )
+    measure("GET /threads/{id}", lambda: beta.threads.retrieve(thread.id))
+    measure("POST /threads/{id}", lambda: beta.threads.update(thread.id, metadata={"a": "b"}))
+    message = measure(
+        "POST /threads/{id}/messages",
+        lambda: beta.threads.messages.create(thread.id, role="user", content="b"),
+    )
+    measure(
+        "POST /threads/{id}/messages (large, S3)",
+        lambda: beta.threads.messages.create(thread.id, role="user", content="x" * 70_000),
+    )
+    measure("GET /threads/{id}/messages", lambda: beta.threads.messages.list(thread.id, limit=2))
+    measure(
+        "GET /threads/{id}/messages/{id}",
+        lambda: beta.threads.messages.retrieve(message.id, thread_id=thread.id),
+    )
+    measure(
+        "POST /threads/{id}/messages/{id}",
+        lambda: beta.threads.messages.update(message.id, thread_id=thread.id, metadata={"k": "v"}),
+    )
+    run = measure(
+        "POST /threads/{id}/runs",
+        lambda: beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id),
+    )
+    measure("GET /threads/{id}/runs/{id}", lambda: beta.threads.runs.retrieve(run.id, thread_id=thread.id))
+    measure("GET /threads/{id}/runs", lambda: beta.threads.runs.list(thread.id))
+    measure(
+        "POST /threads/{id}/runs/{id}",
+        lambda: beta.threads.runs.update(run.id, thread_id=thread.id, metadata={"k": "v"}),
+    )
+    measure(
+        "GET /threads/{id}/runs/{id}/steps", lambda: beta.threads.runs.steps.list(run.id, thread_id=thread.id)
+    )
+    measure(
+        "POST .../runs/{id}/cancel (queued)", lambda: beta.threads.runs.cancel(run.id, thread_id=thread.id)
+    )
+    measure(
+        "POST /threads/runs",
+        lambda: beta.threads.create_and_run(
+            assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "c"}]}
+        ),
+    )
+    measure(
+        "DELETE /threads/{id}/messages/{id}",
+        lambda: beta.threads.messages.delete(message.id, thread_id=thread.id),
+    )
+    measure("DELETE /threads/{id}", lambda: beta.threads.delete(thread.id))
+    measure("DELETE /assistants/{id}", lambda: beta.assistants.delete(assistant.id))
+
+    print("\nAWS calls per endpoint (DynamoDB / S3 / SQS)")
+    print(f"{'endpoint':44} {'ddb':>4} {'s3':>4} {'sqs':>4}  operations")
+    for label, calls in table:
+        operations = ", ".join(f"{name.split('.', 1)[1]}x{count}" for name, count in sorted(calls.items()))
+        print(
+            f"{label:44} {_per_service(calls, 'dynamodb'):>4} {_per_service(calls, 's3'):>4} "
+            f"{_per_service(calls, 'sqs'):>4}  {operations}"
+        )
+
+    counts = dict(table)
+    assert counts["POST /threads/{id}/messages"] == Counter({"dynamodb.TransactWriteItems": 1})
+    assert _per_service(counts["POST /threads/{id}/messages (large, S3)"], "s3") == 1
+    create_run = counts["POST /threads/{id}/runs"]
+    assert create_run["dynamodb.TransactWriteItems"] == 1
+    assert create_run["sqs.SendMessage"] == 1
+    assert _per_service(create_run, "dynamodb") <= 2  # the assistant read + the transaction
+    assert counts["POST /threads/runs"]["dynamodb.TransactWriteItems"] == 1
+    assert counts["POST /threads/runs"]["sqs.SendMessage"] == 1
+    for label, calls in table:
+        assert "dynamodb.Scan" not in calls, label
+        if label.startswith("GET"):
+            # A read is a GetItem or a few Query pages (the adapter pages while filtering), never a scan.
+            assert _per_service(calls, "dynamodb") <= 5, label
+            assert _per_service(calls, "sqs") == 0, label

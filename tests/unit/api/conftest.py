@@ -1,0 +1,76 @@
+"""The real app over in-process moto (DynamoDB, S3, SQS created from template.yaml), driven by TestClient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from fastapi.testclient import TestClient
+from moto import mock_aws
+
+from api.app import create_app
+from api.auth import hash_api_key
+from api.deps import ApiDependencies, build_dependencies
+from assistants_core.adapters.aws import AwsClients
+from assistants_core.settings import ApiSettings
+from infra.aws_resources import ResourceNames, create_resources
+
+KEY_A = "sk-test-tenant-a"
+KEY_B = "sk-test-tenant-b"
+
+
+@dataclass
+class ApiHarness:
+    client: TestClient
+    dependencies: ApiDependencies
+    resources: ResourceNames
+    clients: AwsClients
+
+    def headers(self, key: str = KEY_A) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}", "OpenAI-Beta": "assistants=v2"}
+
+    def table_item_count(self) -> int:
+        return int(self.clients.dynamodb.scan(TableName=self.resources.table_name, Select="COUNT")["Count"])
+
+    def queue_depth(self) -> int:
+        attributes = self.clients.sqs.get_queue_attributes(
+            QueueUrl=self.resources.run_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    def post(self, path: str, body: Any = None, *, key: str = KEY_A, **kwargs: Any) -> Any:
+        return self.client.post(f"/v1{path}", json=body, headers=self.headers(key), **kwargs)
+
+    def get(self, path: str, *, key: str = KEY_A, **kwargs: Any) -> Any:
+        return self.client.get(f"/v1{path}", headers=self.headers(key), **kwargs)
+
+    def delete(self, path: str, *, key: str = KEY_A) -> Any:
+        return self.client.delete(f"/v1{path}", headers=self.headers(key))
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        session = boto3.session.Session(region_name="us-east-1")
+        clients = AwsClients(
+            dynamodb=session.client("dynamodb"), s3=session.client("s3"), sqs=session.client("sqs")
+        )
+        resources = create_resources(clients, prefix="api-test")
+        settings = ApiSettings(
+            table_name=resources.table_name,
+            bucket_name=resources.bucket_name,
+            run_queue_url=resources.run_queue_url,
+            api_key_hashes=f"{hash_api_key(KEY_A)}:tenant-a,{hash_api_key(KEY_B)}:tenant-b",
+            cors_allow_origins="https://app.example.com",
+            max_message_chars=2_000,
+            inline_body_limit_bytes=1_024,
+        )
+        dependencies = build_dependencies(settings, clients=clients)
+        with TestClient(create_app(dependencies), raise_server_exceptions=False) as client:
+            yield ApiHarness(client, dependencies, resources, clients)

@@ -1,0 +1,352 @@
+"""Invariants of template.yaml, checked offline: on the SAM template itself and on the CloudFormation that the
+SAM transform (aws-sam-translator, the library `sam deploy` uses) makes of it."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint_all
+from cfnlint.decode import cfn_yaml
+from samtranslator.translator.transform import transform
+
+from assistants_core.settings import ApiSettings, AwsSettings, SweeperSettings, WorkerSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+FUNCTION_SETTINGS: dict[str, type[AwsSettings]] = {
+    "ApiFunction": ApiSettings,
+    "SweeperFunction": SweeperSettings,
+    "DlqFunction": AwsSettings,
+}
+FUNCTION_HANDLERS = {
+    "ApiFunction": "api.handler.handler",
+    "SweeperFunction": "sweeper.handler.handler",
+    "DlqFunction": "dlq.handler.handler",
+}
+# The only AWS-managed policies SAM may attach: logs, X-Ray, and polling the SQS event source.
+ALLOWED_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+}
+
+
+class _NoManagedPolicyLookup:
+    """The template names no managed policy by name, so the transform must never need IAM to resolve one."""
+
+    def load(self) -> dict[str, str]:
+        raise AssertionError("the transform tried to look up a managed policy by name")
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    # cfn-lint's decoder understands the short intrinsic tags (!Ref, !GetAtt, !Sub, ...); JSON round trip
+    # turns its node types into plain dicts/lists/strings.
+    loaded = json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE_PATH))))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = template["Resources"]
+    return found
+
+
+@pytest.fixture(scope="module")
+def transformed(template: dict[str, Any]) -> dict[str, Any]:
+    """The CloudFormation `sam deploy` would submit (CodeUri as `sam package` rewrites it)."""
+    packaged = copy.deepcopy(template)
+    packaged["Globals"]["Function"]["CodeUri"] = "s3://deployment-bucket/functions.zip"
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the transform resolves pseudo parameters
+    try:
+        output: dict[str, Any] = transform(
+            packaged, {"ApiKeyHashes": "0" * 64 + ":test"}, _NoManagedPolicyLookup()
+        )
+    finally:
+        monkeypatch.undo()
+    return output
+
+
+def _functions(resources: dict[str, Any]) -> dict[str, Any]:
+    return {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+
+
+def _referenced_logical_ids(value: Any) -> set[str]:
+    """Logical ids a policy resource expression points at (Ref, GetAtt, and ${X} / ${X.Attr} in Sub)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if "Ref" in value:
+            found.add(value["Ref"])
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            found.add(target[0] if isinstance(target, list) else target.split(".")[0])
+        if "Fn::Sub" in value:
+            sub = value["Fn::Sub"]
+            text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
+            for name in re.findall(r"\$\{([^}!]+)\}", text):
+                logical_id = name.split(".")[0]
+                if not logical_id.startswith("AWS::") and logical_id not in variables:
+                    found.add(logical_id)
+            found |= _referenced_logical_ids(variables)
+        for key, inner in value.items():
+            if key not in {"Ref", "Fn::GetAtt", "Fn::Sub"}:
+                found |= _referenced_logical_ids(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _referenced_logical_ids(inner)
+    return found
+
+
+def _statement_resources(statement: dict[str, Any]) -> list[Any]:
+    declared = statement["Resource"]
+    return declared if isinstance(declared, list) else [declared]
+
+
+def _role_statements(transformed: dict[str, Any], function_name: str) -> list[dict[str, Any]]:
+    role = transformed["Resources"][f"{function_name}Role"]["Properties"]
+    return [statement for policy in role["Policies"] for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def test_cfn_lint_reports_no_error_or_warning() -> None:
+    matches = lint_all(TEMPLATE_PATH.read_text())
+    # Like the `cfn-lint` CLI (`make validate`): informational matches (I*) do not fail the build.
+    assert [str(match) for match in matches if not match.rule.id.startswith("I")] == []
+
+
+def test_table_has_point_in_time_recovery_ttl_and_encryption(resources: dict[str, Any]) -> None:
+    table = resources["Table"]["Properties"]
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert resources["Table"]["DeletionPolicy"] == "Retain"
+
+
+def test_bucket_is_versioned_private_encrypted_and_expires_old_versions(resources: dict[str, Any]) -> None:
+    bucket = resources["BodyBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    encryption = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption[0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert any(rule["Status"] == "Enabled" and "NoncurrentVersionExpiration" in rule for rule in rules)
+
+
+def test_bucket_policy_denies_plain_http(resources: dict[str, Any]) -> None:
+    statements = resources["BodyBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
+
+
+def test_run_queue_redrives_to_dlq_after_five_receives(resources: dict[str, Any]) -> None:
+    queue = resources["RunQueue"]["Properties"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    assert queue["ReceiveMessageWaitTimeSeconds"] == 20
+    assert queue["SqsManagedSseEnabled"] is True
+
+
+def test_run_queue_visibility_outlasts_the_worker_lease(resources: dict[str, Any]) -> None:
+    lease_seconds = WorkerSettings.model_fields["lease_seconds"].default
+    assert resources["RunQueue"]["Properties"]["VisibilityTimeout"] > lease_seconds
+
+
+def test_dead_letter_queue_keeps_messages_fourteen_days_and_outlasts_its_consumer(
+    resources: dict[str, Any],
+) -> None:
+    dlq = resources["DeadLetterQueue"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert dlq["SqsManagedSseEnabled"] is True
+    assert dlq["VisibilityTimeout"] >= resources["DlqFunction"]["Properties"]["Timeout"]
+
+
+def test_globals_pin_runtime_architecture_and_tracing(template: dict[str, Any]) -> None:
+    function_globals = template["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.11"
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Tracing"] == "Active"
+    assert function_globals["CodeUri"] == "functions/"
+
+
+@pytest.mark.parametrize("function_name", sorted(FUNCTION_HANDLERS))
+def test_handler_points_at_a_module_in_the_code_uri(resources: dict[str, Any], function_name: str) -> None:
+    handler = resources[function_name]["Properties"]["Handler"]
+    assert handler == FUNCTION_HANDLERS[function_name]
+    module_path = REPO_ROOT / "functions" / (handler.rsplit(".", 1)[0].replace(".", "/") + ".py")
+    assert module_path.is_file(), f"{function_name}'s handler module {module_path} does not exist"
+
+
+@pytest.mark.parametrize("function_name", sorted(FUNCTION_SETTINGS))
+def test_function_environment_matches_its_settings_class(
+    template: dict[str, Any], resources: dict[str, Any], function_name: str
+) -> None:
+    """Every ASSISTANTS_* variable is a field of the function's settings, and every required field is set."""
+    settings_class = FUNCTION_SETTINGS[function_name]
+    variables = {
+        **template["Globals"]["Function"]["Environment"]["Variables"],
+        **resources[function_name]["Properties"].get("Environment", {}).get("Variables", {}),
+    }
+    configured = {
+        name.removeprefix("ASSISTANTS_").lower() for name in variables if name.startswith("ASSISTANTS_")
+    }
+    fields = settings_class.model_fields
+    assert configured <= set(fields), f"unknown settings: {configured - set(fields)}"
+    required = {name for name, info in fields.items() if info.is_required()}
+    assert required <= configured, f"{function_name} lacks {required - configured}"
+
+
+def test_api_key_hashes_is_secret_and_accepts_generated_entries(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["ApiKeyHashes"]
+    assert parameter["NoEcho"] is True
+    entry = hashlib.sha256(b"sk-example").hexdigest() + ":acme"
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch(entry)
+    assert pattern.fullmatch(f"{entry},{entry.replace('acme', 'beta')}")
+    assert not pattern.fullmatch("sk-example:acme"), "a raw key must not be deployable"
+
+
+def test_api_is_a_catch_all_v1_route_with_cors(resources: dict[str, Any]) -> None:
+    events = resources["ApiFunction"]["Properties"]["Events"]
+    assert [event["Type"] for event in events.values()] == ["HttpApi"]
+    (route,) = [event["Properties"] for event in events.values()]
+    assert route["Path"] == "/v1/{proxy+}"
+    assert route["Method"] == "ANY"
+    assert route["ApiId"] == {"Ref": "HttpApi"}
+    cors = resources["HttpApi"]["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}
+    assert {"authorization", "content-type", "openai-beta"} <= set(cors["AllowHeaders"])
+    assert {"GET", "POST", "DELETE", "OPTIONS"} <= set(cors["AllowMethods"])
+
+
+def test_sweeper_runs_every_minute_and_dlq_consumer_reports_partial_failures(
+    resources: dict[str, Any],
+) -> None:
+    (schedule,) = resources["SweeperFunction"]["Properties"]["Events"].values()
+    assert schedule["Type"] == "Schedule"
+    assert schedule["Properties"]["Schedule"] == "rate(1 minute)"
+    (dead_letters,) = resources["DlqFunction"]["Properties"]["Events"].values()
+    assert dead_letters["Type"] == "SQS"
+    assert dead_letters["Properties"]["Queue"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    assert dead_letters["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_every_function_logs_to_its_own_group_with_retention(resources: dict[str, Any]) -> None:
+    log_groups = {name for name, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"}
+    for name, function in _functions(resources).items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]
+        assert group == {"Ref": f"{name}LogGroup"}
+        assert f"{name}LogGroup" in log_groups
+    for name in log_groups:
+        assert resources[name]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+@pytest.mark.parametrize(
+    ("function_name", "allowed_targets"),
+    [
+        ("ApiFunction", {"Table", "BodyBucket", "RunQueue"}),
+        ("SweeperFunction", {"Table", "RunQueue"}),
+        ("DlqFunction", {"Table", "DeadLetterQueue"}),
+    ],
+)
+def test_function_policies_are_scoped_to_specific_resources(
+    transformed: dict[str, Any], function_name: str, allowed_targets: set[str]
+) -> None:
+    statements = _role_statements(transformed, function_name)
+    assert statements
+    targets: set[str] = set()
+    for statement in statements:
+        for resource in _statement_resources(statement):
+            assert resource != "*", f"{function_name} has a '*' resource: {statement}"
+            assert isinstance(resource, dict), f"{function_name} has a literal resource: {resource}"
+            targets |= _referenced_logical_ids(resource)
+    assert targets == allowed_targets
+    managed = transformed["Resources"][f"{function_name}Role"]["Properties"]["ManagedPolicyArns"]
+    assert set(managed) <= ALLOWED_MANAGED_POLICIES
+
+
+def test_only_the_api_and_sweeper_may_send_to_the_run_queue(transformed: dict[str, Any]) -> None:
+    senders = set()
+    for function_name in FUNCTION_HANDLERS:
+        for statement in _role_statements(transformed, function_name):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if any(action.startswith("sqs:SendMessage") for action in actions):
+                assert _referenced_logical_ids(statement["Resource"]) == {"RunQueue"}
+                senders.add(function_name)
+    assert senders == {"ApiFunction", "SweeperFunction"}
+
+
+def test_worker_policy_grants_queue_consumption_table_access_and_body_reads(
+    resources: dict[str, Any],
+) -> None:
+    policy = resources["WorkerPolicy"]
+    assert policy["Type"] == "AWS::IAM::ManagedPolicy"
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    grants: dict[str, set[str]] = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        for resource in _statement_resources(statement):
+            assert resource != "*"
+            for target in _referenced_logical_ids(resource):
+                grants.setdefault(target, set()).update(
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+    assert set(grants) == {"RunQueue", "Table", "BodyBucket"}
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} <= grants["RunQueue"]
+    assert {"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"} <= grants["Table"]
+    assert grants["BodyBucket"] == {"s3:GetObject"}
+
+
+def test_outputs_name_everything_a_client_and_the_worker_need(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert {
+        "ApiUrl",
+        "TableName",
+        "BucketName",
+        "RunQueueUrl",
+        "DeadLetterQueueUrl",
+        "WorkerPolicyArn",
+    } <= set(outputs)
+    assert outputs["ApiUrl"]["Value"]["Fn::Sub"].endswith("/v1")
+
+
+def test_transform_wires_the_http_api_and_the_dlq_event_source(transformed: dict[str, Any]) -> None:
+    types = {r["Type"] for r in transformed["Resources"].values()}
+    assert {"AWS::ApiGatewayV2::Api", "AWS::Lambda::EventSourceMapping", "AWS::Events::Rule"} <= types
+    mapping = next(
+        r for r in transformed["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    )
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_lambda_requirements_match_the_project_dependencies() -> None:
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    requirement_lines = (REPO_ROOT / "functions" / "requirements.txt").read_text().splitlines()
+    requirements = [line.strip() for line in requirement_lines if line.strip() and not line.startswith("#")]
+    assert requirements == pyproject["project"]["dependencies"]
+
+
+def test_samconfig_deploys_the_stack_with_iam_capability_and_a_confirmed_changeset() -> None:
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
+    deploy = config["default"]["deploy"]["parameters"]
+    assert config["default"]["global"]["parameters"]["stack_name"]
+    assert "CAPABILITY_IAM" in deploy["capabilities"]
+    assert deploy["confirm_changeset"] is True
+    assert deploy["region"]

@@ -1,29 +1,38 @@
-"""Worker throughput on the real CPU engine: the whole pipeline vs the bare engine, side by side in one run.
+"""Worker throughput and time-to-first-token on the real vLLM CPU engine (what exists locally: no GPU),
+the whole pipeline vs the bare engine, side by side in one run.
 
-    PYTHONPATH=functions:. .venv/bin/python bench/worker_throughput.py [--runs 8] [--max-tokens 128]
+    PYTHONPATH=functions:. .venv/bin/python bench/worker_throughput.py [--concurrency 1,8,32] [--tokens 128]
+        [--ttft-runs 3] [--quick]
 
-1. direct:   N concurrent requests straight to one ``VllmEngine`` (``engine.generate``);
-2. pipeline: N runs on N threads stored in DynamoDB and sent to SQS (a moto server on 127.0.0.1, as in the
-   local stack), consumed by ``RunConsumer`` on the SAME engine: claim, prompt from the stored thread,
-   generate, one finishing transaction, SQS delete.
-Prints aggregate completion tokens/s of both, their ratio, and the median time from run create to claim.
-Both phases use the same prompts, greedy sampling and ``ignore_eos`` is not available to runs, so tokens are
-counted, not assumed. Not part of ``make test``.
+On the local stack without its worker (``start_local_stack(worker=False)``: moto here, the API in a child
+process), with one ``VllmEngine`` (SmolLM2-135M-Instruct, float32, eager) in this process:
+1. throughput, for each concurrency N:
+   direct:   N concurrent requests straight to the engine (``engine.generate``);
+   pipeline: N runs on N threads stored in DynamoDB and sent to SQS, consumed by ``RunConsumer`` on the SAME
+             engine: claim, prompt from the stored thread, generate, stream events, one finishing
+             transaction, SQS delete. Completion tokens/s of both, their ratio, median run create -> claim.
+2. time to first token, one request at a time, median of ``--ttft-runs``:
+   direct:   from ``engine.generate`` to its first text chunk;
+   pipeline: from ``POST /threads/{id}/runs`` with ``stream: true`` (HTTP, the API process) to the first
+             ``thread.message.delta`` event, the run served by the worker wired as in production
+             (``build_consumer``; its text deltas are coalesced per 16 tokens or 0.1 s).
+Greedy sampling; tokens are counted (replies may stop early), not assumed. Not part of ``make test``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistants_core.adapters.aws import make_aws_clients
 from assistants_core.adapters.dynamodb import (
     DynamoMessageRepository,
+    DynamoRunEventLog,
     DynamoRunRepository,
     DynamoTable,
     DynamoThreadRepository,
@@ -35,15 +44,19 @@ from assistants_core.domain.models import Message, Run, Thread
 from assistants_core.domain.status import RunStatus
 from assistants_core.ports import RunRef
 from assistants_core.services.clock import SystemClock
-from assistants_core.settings import AwsSettings
+from assistants_core.services.run_events import RunEventPublisher
+from assistants_core.settings import WorkerSettings
+from bench.report import format_table, median, ratio
 from gpu_worker.consumer import ConsumerConfig, RunConsumer
 from gpu_worker.cpu_defaults import apply_cpu_defaults
 from gpu_worker.engines.base import ChatMessage, SamplingOptions
-from infra import local_env
-from infra.aws_resources import create_resources
+
+if TYPE_CHECKING:
+    from infra.local_stack import LocalStack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = REPO_ROOT / ".cache" / "models" / "SmolLM2-135M-Instruct"
+SERVED_MODEL = "SmolLM2-135M-Instruct"
 INSTRUCTIONS = "You are a helpful assistant."
 PROMPTS = [
     "Write a long story about a dragon who learns to cook.",
@@ -55,17 +68,20 @@ PROMPTS = [
     "Describe the life cycle of a tree in detail.",
     "Write a long essay about the ocean.",
 ]
+RECEIVE_WAIT_SECONDS = 1  # a stopped consumer returns within one long poll
+TTFT_MAX_TOKENS = 16
+DELTA_EVENT = "event: thread.message.delta"
 
 
 @dataclass
 class ClaimRecorder:
     """Wraps the run repository to time each successful claim."""
 
-    inner: DynamoRunRepository
+    inner: Any
     claimed_at: dict[str, float] = field(default_factory=dict)
 
     def claim_run(self, thread_id: str, run_id: str, **kwargs: Any) -> Run | None:
-        run = self.inner.claim_run(thread_id, run_id, **kwargs)
+        run: Run | None = self.inner.claim_run(thread_id, run_id, **kwargs)
         if run is not None:
             self.claimed_at.setdefault(run_id, time.perf_counter())
         return run
@@ -74,13 +90,28 @@ class ClaimRecorder:
         return getattr(self.inner, name)
 
 
+@dataclass(frozen=True)
+class Throughput:
+    concurrency: int
+    direct_tokens: int
+    direct_seconds: float
+    pipeline_tokens: int
+    pipeline_seconds: float
+    median_claim_seconds: float
+
+
+def _messages(index: int) -> list[ChatMessage]:
+    return [ChatMessage("system", INSTRUCTIONS), ChatMessage("user", PROMPTS[index % len(PROMPTS)])]
+
+
 async def direct_phase(engine: Any, count: int, max_tokens: int) -> tuple[int, float]:
     options = SamplingOptions(max_tokens=max_tokens, temperature=0.0)
 
     async def one(index: int) -> int:
-        messages = [ChatMessage("system", INSTRUCTIONS), ChatMessage("user", PROMPTS[index % len(PROMPTS)])]
         produced = 0
-        async for chunk in engine.generate(f"direct-{index}", messages, options):
+        async for chunk in engine.generate(
+            f"direct-{count}-{index}-{time.time_ns()}", _messages(index), options
+        ):
             produced = chunk.completion_tokens
         return produced
 
@@ -89,28 +120,34 @@ async def direct_phase(engine: Any, count: int, max_tokens: int) -> tuple[int, f
     return sum(tokens), time.perf_counter() - started
 
 
+async def direct_first_token(engine: Any, index: int) -> float:
+    options = SamplingOptions(max_tokens=TTFT_MAX_TOKENS, temperature=0.0)
+    started = time.perf_counter()
+    first = 0.0
+    async for chunk in engine.generate(f"ttft-{index}-{time.time_ns()}", _messages(index), options):
+        if chunk.text_delta and not first:
+            first = time.perf_counter() - started
+    return first
+
+
 async def pipeline_phase(
-    engine: Any, endpoint_url: str, count: int, max_tokens: int
+    engine: Any, settings: WorkerSettings, count: int, max_tokens: int
 ) -> tuple[int, float, float]:
-    settings = AwsSettings.model_validate(
-        {
-            "table_name": "",
-            "bucket_name": "",
-            "run_queue_url": "",
-            **local_env.aws_settings_values(endpoint_url),
-        }
-    )
     clients = make_aws_clients(settings)
-    names = create_resources(clients, prefix=f"bench-{int(time.time())}")
-    table = DynamoTable(clients.dynamodb, names.table_name, S3BodyStore(clients.s3, names.bucket_name))
+    table = DynamoTable(clients.dynamodb, settings.table_name, S3BodyStore(clients.s3, settings.bucket_name))
     threads, runs = DynamoThreadRepository(table), ClaimRecorder(DynamoRunRepository(table))
-    queue = SqsRunQueue(clients.sqs, names.run_queue_url)
-    config = ConsumerConfig(max_concurrent_runs=count, default_max_completion_tokens=max_tokens)
+    queue = SqsRunQueue(clients.sqs, settings.run_queue_url)
+    config = ConsumerConfig(
+        max_concurrent_runs=count,
+        default_max_completion_tokens=max_tokens,
+        receive_wait_seconds=RECEIVE_WAIT_SECONDS,
+    )
     consumer = RunConsumer(
         queue,
         runs,
         DynamoMessageRepository(table),
         engine,
+        events=RunEventPublisher(DynamoRunEventLog(table)),
         config=config,
         clock=SystemClock(),
         worker_id="bench",
@@ -129,7 +166,7 @@ async def pipeline_phase(
         message = Message(ids.new_id(ids.MESSAGE), "bench", thread.id, now, "user", content)
         run = Run(
             id=ids.new_id(ids.RUN), owner="bench", thread_id=thread.id, assistant_id="asst_bench",
-            created_at=now, status=RunStatus.QUEUED, model="SmolLM2-135M-Instruct",
+            created_at=now, status=RunStatus.QUEUED, model=SERVED_MODEL,
             instructions=INSTRUCTIONS, expires_at=now + 600, temperature=0.0,
             max_completion_tokens=max_tokens,
         )  # fmt: skip
@@ -140,7 +177,7 @@ async def pipeline_phase(
         return run
 
     started = time.perf_counter()
-    stored_runs = await asyncio.gather(*(create(index) for index in range(count)))  # 8 concurrent clients
+    stored_runs = await asyncio.gather(*(create(index) for index in range(count)))  # N concurrent clients
     while consumer.finished_runs < count:  # counted after each run's final write and SQS delete
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - started
@@ -152,61 +189,142 @@ async def pipeline_phase(
         raise RuntimeError(f"unexpected run statuses {statuses}")
     tokens = sum(c.usage.completion_tokens for c in current if c is not None and c.usage is not None)
     claim_delays = [runs.claimed_at[run_id] - created for run_id, created in created_at.items()]
-    return tokens, elapsed, statistics.median(claim_delays)
+    return tokens, elapsed, median(claim_delays)
 
 
-async def bench(count: int, max_tokens: int, endpoint_url: str) -> None:
+async def streamed_first_token(stack: LocalStack, assistant_id: str, index: int) -> float:
+    """Seconds from a ``stream: true`` create-run request to its first ``thread.message.delta`` event."""
+    from bench.local import http_client
+
+    async with http_client(stack) as client:
+        content = PROMPTS[index % len(PROMPTS)]
+        thread = (
+            await client.post("/threads", json={"messages": [{"role": "user", "content": content}]})
+        ).json()
+        body = {
+            "assistant_id": assistant_id,
+            "stream": True,
+        }  # the worker caps the reply (OpenAI's minimum is 256)
+        first, events = 0.0, []
+        started = time.perf_counter()
+        async with client.stream("POST", f"/threads/{thread['id']}/runs", json=body) as response:
+            async for line in response.aiter_lines():  # read to the end: the run finishes before the next
+                if line == DELTA_EVENT and not first:
+                    first = time.perf_counter() - started
+                events.append(line)
+    if not first:
+        raise RuntimeError(f"the stream ended without a thread.message.delta event: {events[-4:]}")
+    return first
+
+
+async def first_token_phase(
+    engine: Any, stack: LocalStack, settings: WorkerSettings, runs: int
+) -> tuple[list[float], list[float]]:
+    from bench.local import http_client
+    from gpu_worker.wiring import build_consumer
+
+    direct = [await direct_first_token(engine, index) for index in range(runs)]
+    short_replies = settings.model_copy(update={"default_max_completion_tokens": TTFT_MAX_TOKENS})
+    consumer = build_consumer(short_replies, engine, worker_id="bench-ttft")
+    consuming = asyncio.create_task(consumer.run_forever())
+    try:
+        async with http_client(stack) as client:
+            assistant = await client.post(
+                "/assistants", json={"model": SERVED_MODEL, "instructions": INSTRUCTIONS}
+            )
+        streamed = [await streamed_first_token(stack, assistant.json()["id"], index) for index in range(runs)]
+    finally:
+        consumer.stop()
+        await consuming
+    return direct, streamed
+
+
+def report(
+    results: Sequence[Throughput], direct_ttft: list[float], streamed_ttft: list[float], tokens: int
+) -> str:
+    rows = []
+    for result in results:
+        direct_rate = result.direct_tokens / result.direct_seconds
+        pipeline_rate = result.pipeline_tokens / result.pipeline_seconds
+        rows.append(
+            [
+                result.concurrency,
+                result.direct_tokens,
+                direct_rate,
+                result.pipeline_tokens,
+                pipeline_rate,
+                ratio(pipeline_rate, direct_rate),
+                result.median_claim_seconds * 1000,
+            ]
+        )
+    headers = ["concurrent", "direct tokens", "direct tok/s", "pipeline tokens", "pipeline tok/s"]
+    headers += ["pipeline / direct", "median create->claim ms"]
+    direct_first, streamed_first = median(direct_ttft), median(streamed_ttft)
+    ttft_rows = [["direct: engine.generate -> first text chunk", len(direct_ttft), direct_first * 1000, 1.0]]
+    ttft_rows.append(
+        [
+            "pipeline: HTTP stream create run -> first thread.message.delta",
+            len(streamed_ttft),
+            streamed_first * 1000,
+            ratio(streamed_first, direct_first),
+        ]
+    )
+    return "\n".join(
+        [
+            f"Worker throughput, vLLM CPU engine ({SERVED_MODEL}, float32), up to {tokens} tokens per reply",
+            format_table(headers, rows),
+            "",
+            "Time to first token (median, one request at a time)",
+            format_table(["path", "runs", "median TTFT ms", "ratio to direct"], ttft_rows),
+        ]
+    )
+
+
+async def bench(stack: LocalStack, arguments: argparse.Namespace) -> str:
+    from bench.local import worker_settings
     from gpu_worker.engines.vllm_engine import VllmEngine, VllmEngineConfig
 
-    config = VllmEngineConfig(
-        model_path=str(MODEL_DIR),
-        served_model_name="SmolLM2-135M-Instruct",
-        dtype="float32",
-        enforce_eager=True,
-        max_model_len=2048,
+    settings = worker_settings(
+        stack, str(MODEL_DIR), receive_wait_seconds=RECEIVE_WAIT_SECONDS, engine_max_model_len=2048
     )
-    engine = VllmEngine.start(config)
+    engine = VllmEngine.start(VllmEngineConfig.from_settings(settings))
     try:
         await direct_phase(engine, 2, 8)  # warm-up
-        direct_tokens, direct_seconds = await direct_phase(engine, count, max_tokens)
-        pipe_tokens, pipe_seconds, median_claim = await pipeline_phase(
-            engine, endpoint_url, count, max_tokens
-        )
+        results = []
+        for count in arguments.concurrency:
+            direct_tokens, direct_seconds = await direct_phase(engine, count, arguments.tokens)
+            pipeline = await pipeline_phase(engine, settings, count, arguments.tokens)
+            results.append(Throughput(count, direct_tokens, direct_seconds, *pipeline))
+        direct_ttft, streamed_ttft = await first_token_phase(engine, stack, settings, arguments.ttft_runs)
     finally:
         engine.shutdown()
-    direct_rate, pipe_rate = direct_tokens / direct_seconds, pipe_tokens / pipe_seconds
-    print(f"direct   : {count} concurrent requests, {direct_tokens} tokens in {direct_seconds:.2f} s "
-          f"= {direct_rate:.1f} tokens/s")  # fmt: skip
-    print(f"pipeline : {count} concurrent runs,     {pipe_tokens} tokens in {pipe_seconds:.2f} s "
-          f"= {pipe_rate:.1f} tokens/s")  # fmt: skip
-    print(f"ratio pipeline/direct = {pipe_rate / direct_rate:.2f}")
-    print(f"median run create -> claim = {median_claim * 1000:.0f} ms")
+    return report(results, direct_ttft, streamed_ttft, arguments.tokens)
+
+
+def _concurrency_levels(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=8)
-    parser.add_argument("--max-tokens", type=int, default=128)
-    args = parser.parse_args()
+    parser.add_argument("--concurrency", type=_concurrency_levels, default=[1, 8, 32], help="default 1,8,32")
+    parser.add_argument("--tokens", "--max-tokens", type=int, default=128, help="max tokens per reply (128)")
+    parser.add_argument("--ttft-runs", type=int, default=3, help="requests per TTFT median (default 3)")
+    parser.add_argument("--quick", action="store_true", help="concurrency 1,8, 32 tokens, 2 TTFT runs")
+    arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.concurrency, arguments.tokens, arguments.ttft_runs = [1, 8], 32, 2
     if not (MODEL_DIR / "config.json").is_file():
         raise SystemExit(f"no converted model at {MODEL_DIR}: run `make model`")
     # Imported here, not at the top: vLLM's engine process re-imports this module (spawn), and Flask's
     # context proxies from the moto server break model loading there.
-    from moto.server import ThreadedMotoServer
-
-    from infra.local_stack import free_port
+    from bench.local import running_api_stack
 
     apply_cpu_defaults()
-    local_env.use_moto_credentials()
-    port = free_port()
-    server = ThreadedMotoServer(ip_address=local_env.LOCAL_HOST, port=port, verbose=False)
-    server.start()
-    try:
-        asyncio.run(bench(args.runs, args.max_tokens, f"http://{local_env.LOCAL_HOST}:{port}"))
-    finally:
-        server.stop()
+    with running_api_stack() as stack:
+        print(asyncio.run(bench(stack, arguments)))
 
 
 if __name__ == "__main__":

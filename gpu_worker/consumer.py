@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from assistants_core.domain.errors import AssistantsError, ConflictError, InvalidRunStateError
-from assistants_core.domain.models import Run
+from assistants_core.domain.models import PageRequest, Run, RunStep
 from assistants_core.domain.status import RunStatus
 from assistants_core.ports import Clock, MessageRepository, ReceivedRun, RunQueueConsumer, RunRepository
+from assistants_core.services.run_events import RunEventPublisher
 from assistants_core.settings import WorkerSettings
 from gpu_worker.engines.base import Engine, SamplingOptions
 from gpu_worker.outcomes import (
@@ -34,10 +35,12 @@ from gpu_worker.outcomes import (
     cancelled_outcome,
     expired_outcome,
     failure_outcome,
-    generation_outcome,
     prompt_too_long_outcome,
 )
 from gpu_worker.prompt import PromptTooLongError, build_prompt
+from gpu_worker.reply_events import ReplyEventStream
+from gpu_worker.tool_calls import tool_call_format
+from gpu_worker.tool_turns import finish_tool_turn, function_definitions, plan_turn, reply_outcome
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,6 +61,8 @@ class ConsumerConfig:
     context_token_limit: int | None = None
     # On shutdown, in-flight runs get this long to finish before they are left to lease expiry.
     drain_seconds: float = 30.0
+    # How the served model is offered functions and emits calls (``gpu_worker.tool_calls``).
+    tool_call_format: str = "hermes"
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> ConsumerConfig:
@@ -69,6 +74,7 @@ class ConsumerConfig:
             receive_wait_seconds=settings.receive_wait_seconds,
             default_max_completion_tokens=settings.default_max_completion_tokens,
             context_token_limit=settings.engine_max_model_len,
+            tool_call_format=settings.tool_call_format,
         )
 
 
@@ -90,6 +96,7 @@ class RunConsumer:
         messages: MessageRepository,
         engine: Engine,
         *,
+        events: RunEventPublisher,
         config: ConsumerConfig,
         clock: Clock,
         worker_id: str,
@@ -98,7 +105,9 @@ class RunConsumer:
         self._runs = runs
         self._messages = messages
         self._engine = engine
+        self._events = events
         self._config = config
+        self._tool_format = tool_call_format(config.tool_call_format)
         self._clock = clock
         self.worker_id = worker_id
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -206,7 +215,8 @@ class RunConsumer:
         back when that holder's lease would expire, in case the holder dies."""
         ref = delivery.ref
         current = await self._blocking(self._runs.find_run, ref.thread_id, ref.run_id)
-        if current is None or current.status.is_terminal:
+        if current is None or current.status.is_terminal or current.status == RunStatus.REQUIRES_ACTION:
+            # A run waiting for tool outputs is re-enqueued by submit_tool_outputs: this message is stale.
             logger.info("dropping message of finished run", extra={"run_id": ref.run_id})
             await self._blocking(self._queue.delete_run_message, delivery.receipt_handle)
             return
@@ -274,12 +284,15 @@ class RunConsumer:
 
     async def _generate(self, request_id: str, run: Run) -> RunOutcome:
         thread_messages = await self._blocking(self._messages.list_thread_messages, run.thread_id)
+        turn = plan_turn(run, await self._blocking(self._tool_steps, run), self._tool_format)
         try:
             prompt = build_prompt(
                 run,
                 thread_messages,
                 self._engine.count_prompt_tokens,
                 context_token_limit=self._context_budget(run),
+                tools_text=turn.tools_text,
+                tail=turn.history,
             )
         except PromptTooLongError:
             return prompt_too_long_outcome()
@@ -287,12 +300,19 @@ class RunConsumer:
             max_tokens=self._max_completion_tokens(run),
             temperature=1.0 if run.temperature is None else run.temperature,
             top_p=1.0 if run.top_p is None else run.top_p,
+            constraint=turn.constraint,
         )
         pieces: list[str] = []
         prompt_tokens, completion_tokens, finish = prompt.prompt_tokens, 0, None
+        # A turn that may call functions is generated whole: a call is not text to stream.
+        reply = None if turn.offers_tools else ReplyEventStream(self._events, run, turn=turn.number)
+        if reply is not None:
+            await reply.start(self._clock.now())
         try:
             async for chunk in self._engine.generate(request_id, prompt.messages, options):
                 pieces.append(chunk.text_delta)
+                if reply is not None:
+                    await reply.add(chunk.text_delta)
                 prompt_tokens, completion_tokens = chunk.prompt_tokens, chunk.completion_tokens
                 finish = chunk.finish_reason or finish
         except asyncio.CancelledError:
@@ -301,7 +321,21 @@ class RunConsumer:
             logger.exception("engine failed", extra={"run_id": run.id, "request_id": request_id})
             return failure_outcome(self._clock.now())
         generation = Generation("".join(pieces), prompt_tokens, completion_tokens, finish)
-        return generation_outcome(run, generation, self._clock.now())
+        if reply is None:
+            now = self._clock.now()
+            return await finish_tool_turn(
+                self._events, run, turn=turn, tool_format=self._tool_format, generation=generation, now=now
+            )
+        await reply.flush()
+        return reply_outcome(run, turn.number, generation, self._clock.now())
+
+    def _tool_steps(self, run: Run) -> list[RunStep]:
+        """The run's steps, read only for runs with function tools (they alone have tool turns)."""
+        if not function_definitions(run):
+            return []
+        return self._runs.list_steps(
+            run.owner, run.thread_id, run.id, PageRequest(limit=100, order="asc")
+        ).data
 
     def _max_completion_tokens(self, run: Run) -> int:
         limit = self._config.default_max_completion_tokens

@@ -6,7 +6,7 @@ the same ids (derived from the run id) and the conditional writes can detect dup
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assistants_core.domain import ids
@@ -48,46 +48,59 @@ def reply_message_id(run: Run) -> str:
     return ids.derived_id(ids.MESSAGE, run.id)
 
 
-def reply_step_id(run: Run) -> str:
-    return ids.derived_id(ids.STEP, run.id)
+def reply_step_id(run: Run, turn: int = 0) -> str:
+    """The reply's ``message_creation`` step; after ``turn`` tool-call turns it sorts after their steps
+    (``gpu_worker.tool_turns.tool_calls_step_id``)."""
+    return ids.derived_id(ids.STEP, run.id, f"r{turn:02d}" if turn else "")
 
 
 def _text_content(text: str) -> list[dict[str, Any]]:
     return [{"type": "text", "text": {"value": text, "annotations": []}}]
 
 
-def generation_outcome(run: Run, generation: Generation, now: float) -> RunOutcome:
-    """completed, or incomplete when the completion token budget ran out."""
+def in_progress_reply(run: Run, now: float, turn: int = 0) -> tuple[RunStep, Message]:
+    """The reply's ``message_creation`` step and assistant message as they stand before the first token."""
     timestamp = int(now)
-    usage = generation.usage
-    truncated = generation.finish_reason == "length"
     message = Message(
         id=reply_message_id(run),
         owner=run.owner,
         thread_id=run.thread_id,
         created_at=timestamp,
         role="assistant",
-        content=_text_content(generation.text),
+        content=[],
         assistant_id=run.assistant_id,
         run_id=run.id,
-        status="incomplete" if truncated else "completed",
-        completed_at=None if truncated else timestamp,
-        incomplete_at=timestamp if truncated else None,
-        incomplete_details={"reason": "max_tokens"} if truncated else None,
+        status="in_progress",
     )
     step = RunStep(
-        id=reply_step_id(run),
+        id=reply_step_id(run, turn),
         owner=run.owner,
         thread_id=run.thread_id,
         run_id=run.id,
         assistant_id=run.assistant_id,
         created_at=timestamp,
         type=MESSAGE_CREATION_STEP,
-        status=StepStatus.COMPLETED,
+        status=StepStatus.IN_PROGRESS,
         step_details={"type": MESSAGE_CREATION_STEP, "message_creation": {"message_id": message.id}},
-        completed_at=timestamp,
-        usage=usage,
     )
+    return step, message
+
+
+def generation_outcome(run: Run, generation: Generation, now: float, *, turn: int = 0) -> RunOutcome:
+    """completed, or incomplete when the completion token budget ran out."""
+    timestamp = int(now)
+    usage = generation.usage
+    truncated = generation.finish_reason == "length"
+    started_step, started_message = in_progress_reply(run, now, turn)
+    message = replace(
+        started_message,
+        content=_text_content(generation.text),
+        status="incomplete" if truncated else "completed",
+        completed_at=None if truncated else timestamp,
+        incomplete_at=timestamp if truncated else None,
+        incomplete_details={"reason": "max_tokens"} if truncated else None,
+    )
+    step = replace(started_step, status=StepStatus.COMPLETED, completed_at=timestamp, usage=usage)
     if truncated:
         fields: dict[str, Any] = {
             "incomplete_details": {"reason": "max_completion_tokens"},

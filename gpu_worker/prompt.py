@@ -34,8 +34,8 @@ class Prompt:
     dropped_messages: int
 
 
-def system_text(run: Run) -> str | None:
-    parts = [text for text in (run.instructions, run.additional_instructions) if text]
+def system_text(run: Run, tools_text: str | None = None) -> str | None:
+    parts = [text for text in (run.instructions, run.additional_instructions, tools_text) if text]
     return "\n\n".join(parts) if parts else None
 
 
@@ -72,24 +72,29 @@ def build_prompt(
     count_tokens: TokenCounter,
     *,
     context_token_limit: int | None = None,
+    tools_text: str | None = None,
+    tail: Sequence[ChatMessage] = (),
 ) -> Prompt:
-    """The prompt for ``run``; ``context_token_limit`` additionally caps it to what the model can take."""
-    system = system_text(run)
+    """The prompt for ``run``; ``context_token_limit`` additionally caps it to what the model can take.
+    ``tools_text`` (the offered functions) joins the system message; ``tail`` (this run's earlier tool calls
+    and their outputs) follows the thread's messages and is never dropped."""
+    system = system_text(run, tools_text)
     head = [ChatMessage("system", system)] if system else []
+    kept = list(tail)
     conversation = apply_truncation_strategy(run, [to_chat_message(m) for m in thread_messages])
     limits = [limit for limit in (run.max_prompt_tokens, context_token_limit) if limit is not None]
     if not limits:
-        messages = head + conversation
+        messages = head + conversation + kept
         return Prompt(messages, count_tokens(messages), len(thread_messages) - len(conversation))
 
     budget = min(limits)
-    full = head + conversation
+    full = head + conversation + kept
     full_tokens = count_tokens(full)
     if full_tokens <= budget:
         return Prompt(full, full_tokens, len(thread_messages) - len(conversation))
     # Fewer kept messages never need more tokens, so binary-search the first message to keep
     # (log2(n) template renderings instead of one per dropped message).
-    newest_only = head + conversation[-1:]
+    newest_only = head + conversation[-1:] + kept
     newest_tokens = count_tokens(newest_only)
     if newest_tokens > budget:
         raise PromptTooLongError(newest_tokens, budget)
@@ -100,11 +105,11 @@ def build_prompt(
     best = (newest_only, newest_tokens)
     while fits_from - overflows_from > 1:
         middle = (fits_from + overflows_from) // 2
-        candidate = head + conversation[middle:]
+        candidate = head + conversation[middle:] + kept
         tokens = count_tokens(candidate)
         if tokens <= budget:
             fits_from, best = middle, (candidate, tokens)
         else:
             overflows_from = middle
     messages, tokens = best
-    return Prompt(messages, tokens, len(thread_messages) - (len(messages) - len(head)))
+    return Prompt(messages, tokens, len(thread_messages) - (len(messages) - len(head) - len(kept)))

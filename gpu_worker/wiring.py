@@ -6,11 +6,18 @@ import os
 import socket
 import uuid
 
-from assistants_core.adapters.aws import make_aws_clients
-from assistants_core.adapters.dynamodb import DynamoMessageRepository, DynamoRunRepository, DynamoTable
+from assistants_core.adapters.aws import AwsClients, make_aws_clients
+from assistants_core.adapters.dynamodb import (
+    DynamoMessageRepository,
+    DynamoRunEventLog,
+    DynamoRunRepository,
+    DynamoTable,
+)
 from assistants_core.adapters.s3_bodies import S3BodyStore
 from assistants_core.adapters.sqs_queue import SqsRunQueue
 from assistants_core.services.clock import SystemClock
+from assistants_core.services.evented_runs import with_run_events
+from assistants_core.services.run_events import RunEventPublisher
 from assistants_core.settings import WorkerSettings
 from gpu_worker.consumer import ConsumerConfig, RunConsumer
 from gpu_worker.engines.base import Engine
@@ -25,14 +32,23 @@ def build_queue(settings: WorkerSettings) -> SqsRunQueue:
     return SqsRunQueue(make_aws_clients(settings).sqs, settings.run_queue_url)
 
 
-def build_consumer(settings: WorkerSettings, engine: Engine, *, worker_id: str | None = None) -> RunConsumer:
-    clients = make_aws_clients(settings)
+def build_consumer(
+    settings: WorkerSettings,
+    engine: Engine,
+    *,
+    worker_id: str | None = None,
+    clients: AwsClients | None = None,
+) -> RunConsumer:
+    """``clients`` defaults to new ones for ``settings`` (a benchmark passes its own to count their calls)."""
+    clients = clients or make_aws_clients(settings)
     table = DynamoTable(clients.dynamodb, settings.table_name, S3BodyStore(clients.s3, settings.bucket_name))
+    events = DynamoRunEventLog(table)
     return RunConsumer(
         SqsRunQueue(clients.sqs, settings.run_queue_url),
-        DynamoRunRepository(table),
+        with_run_events(DynamoRunRepository(table), events),
         DynamoMessageRepository(table),
         engine,
+        events=RunEventPublisher(events),
         config=ConsumerConfig.from_settings(settings),
         clock=SystemClock(),
         worker_id=worker_id or new_worker_id(),

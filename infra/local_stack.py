@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 from moto.server import ThreadedMotoServer
 
+from api.playground import PLAYGROUND_PATH
 from assistants_core.adapters.aws import AwsClients, make_aws_clients
 from assistants_core.settings import AwsSettings
 from infra import local_env
@@ -94,6 +95,11 @@ class LocalStack:
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     sweeper: PeriodicTask | None = None
     _stopped: bool = False
+
+    @property
+    def playground_url(self) -> str:
+        """The browser playground the API serves (no key needed to load it)."""
+        return self.base_url.removesuffix("/v1") + PLAYGROUND_PATH
 
     def exited_child(self) -> tuple[str, int] | None:
         """``(name, exit code)`` of a child process that has ended, if any."""
@@ -254,6 +260,7 @@ def _banner(stack: LocalStack) -> str:
             "Local Assistants API ready",
             f"  base_url : {stack.base_url}",
             f"  api_key  : {stack.api_key}",
+            f"  browser  : {stack.playground_url} (the playground: chat with an assistant, streamed)",
             f"  worker   : {worker_line}",
             f"  AWS      : moto at {stack.resources.endpoint_url} (table {stack.resources.table_name})",
             "  Ctrl-C stops everything.",

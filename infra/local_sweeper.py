@@ -8,10 +8,11 @@ import logging
 from collections.abc import Callable
 
 from assistants_core.adapters.aws import make_aws_clients
-from assistants_core.adapters.dynamodb import DynamoRunRepository, DynamoTable
+from assistants_core.adapters.dynamodb import DynamoRunEventLog, DynamoRunRepository, DynamoTable
 from assistants_core.adapters.s3_bodies import S3BodyStore
 from assistants_core.adapters.sqs_queue import SqsRunQueue
 from assistants_core.services.clock import SystemClock
+from assistants_core.services.evented_runs import with_run_events
 from assistants_core.services.maintenance import RunMaintenance, SweepReport
 from assistants_core.settings import SweeperSettings
 from infra import local_env
@@ -33,7 +34,7 @@ def build_local_sweep(resources: LocalResources) -> Callable[[], SweepReport]:
     clients = make_aws_clients(settings)
     table = DynamoTable(clients.dynamodb, settings.table_name, S3BodyStore(clients.s3, settings.bucket_name))
     maintenance = RunMaintenance(
-        DynamoRunRepository(table),
+        with_run_events(DynamoRunRepository(table), DynamoRunEventLog(table)),
         SqsRunQueue(clients.sqs, settings.run_queue_url),
         SystemClock(),
         requeue_after_seconds=settings.requeue_after_seconds,

@@ -41,6 +41,17 @@ def _process_request_serialising_dynamodb(self: BotocoreStubber, request: Any) -
         return _unlocked_process_request(self, request)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/reliability/conftest.py: pytest registers options only from the conftests it loads
+    # at start-up, and ``pytest tests`` does not load that one before parsing the command line.
+    parser.addoption(
+        "--reliability-seed",
+        type=int,
+        default=None,
+        help="replay the soak test (tests/reliability) with this seed (printed by each soak run)",
+    )
+
+
 @pytest.fixture
 def aws_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "ASSISTANTS_AWS_ENDPOINT_URL"):

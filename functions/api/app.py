@@ -8,6 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.auth import ApiKeyMiddleware
 from api.deps import ApiDependencies
 from api.errors import install_error_handlers
+from api.playground import mount_playground
 from api.routers import assistants, messages, runs, steps, threads
 
 # Headers a browser app may read from responses (the SDKs read request ids and rate-limit hints).
@@ -27,6 +28,7 @@ def create_app(dependencies: ApiDependencies) -> FastAPI:
     # ``runs`` before ``threads``: ``POST /threads/runs`` must not be taken for ``POST /threads/{thread_id}``.
     for router in (assistants.router, runs.router, threads.router, messages.router, steps.router):
         app.include_router(router, prefix="/v1")
+    mount_playground(app)
     app.add_middleware(ApiKeyMiddleware, authenticator=dependencies.authenticator)
     # Added last, so outermost: answers preflight before authentication and decorates every response.
     origins = dependencies.cors_allow_origins

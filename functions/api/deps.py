@@ -12,6 +12,7 @@ from assistants_core.adapters.aws import AwsClients, make_aws_clients
 from assistants_core.adapters.dynamodb import (
     DynamoAssistantRepository,
     DynamoMessageRepository,
+    DynamoRunEventLog,
     DynamoRunRepository,
     DynamoTable,
     DynamoThreadRepository,
@@ -21,10 +22,13 @@ from assistants_core.adapters.sqs_queue import SqsRunQueue
 from assistants_core.ports import Clock
 from assistants_core.services.assistants import AssistantService
 from assistants_core.services.clock import SystemClock
+from assistants_core.services.evented_runs import with_run_events
 from assistants_core.services.messages import MessageService
+from assistants_core.services.run_stream import RunStreamService
 from assistants_core.services.runs import RunService
 from assistants_core.services.steps import StepService
 from assistants_core.services.threads import ThreadService
+from assistants_core.services.tool_outputs import ToolOutputService
 from assistants_core.settings import ApiSettings, get_api_settings
 
 
@@ -34,6 +38,8 @@ class ApiDependencies:
     threads: ThreadService
     messages: MessageService
     runs: RunService
+    run_stream: RunStreamService
+    tool_outputs: ToolOutputService
     steps: StepService
     authenticator: ApiKeyAuthenticator
     cors_allow_origins: list[str]
@@ -54,20 +60,26 @@ def build_dependencies(
     assistant_repo = DynamoAssistantRepository(table)
     thread_repo = DynamoThreadRepository(table)
     message_repo = DynamoMessageRepository(table)
-    run_repo = DynamoRunRepository(table)
+    event_log = DynamoRunEventLog(table)
+    run_repo = with_run_events(DynamoRunRepository(table), event_log)
     max_chars = settings.max_message_chars
+    run_queue = SqsRunQueue(clients.sqs, settings.run_queue_url)
+    runs = RunService(
+        assistant_repo,
+        run_repo,
+        run_queue,
+        clock,
+        run_expiry_seconds=settings.run_expiry_seconds,
+        max_message_chars=max_chars,
+    )
+    run_stream = RunStreamService(runs, run_repo, event_log)
     return ApiDependencies(
         assistants=AssistantService(assistant_repo, clock),
         threads=ThreadService(thread_repo, clock, max_message_chars=max_chars),
         messages=MessageService(message_repo, clock, max_message_chars=max_chars),
-        runs=RunService(
-            assistant_repo,
-            run_repo,
-            SqsRunQueue(clients.sqs, settings.run_queue_url),
-            clock,
-            run_expiry_seconds=settings.run_expiry_seconds,
-            max_message_chars=max_chars,
-        ),
+        runs=runs,
+        run_stream=run_stream,
+        tool_outputs=ToolOutputService(run_repo, run_queue, clock, stream=run_stream),
         steps=StepService(run_repo),
         authenticator=ApiKeyAuthenticator(settings.api_key_hashes),
         cors_allow_origins=[

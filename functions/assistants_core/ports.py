@@ -7,11 +7,12 @@ where documented). Adapters translate botocore ``ClientError`` codes into ``doma
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from assistants_core.domain.models import Assistant, Message, Page, PageRequest, Run, RunStep, Thread
+from assistants_core.domain.run_events import NewRunEvent, RunEvent
 from assistants_core.domain.status import RunStatus
 
 
@@ -107,6 +108,24 @@ class RunRepository(Protocol):
     def get_step(self, owner: str, thread_id: str, run_id: str, step_id: str) -> RunStep: ...
     def list_active_runs(self, *, limit: int = 100) -> list[Run]:
         """Non-terminal runs, soonest ``expires_at`` first, from a sparse index (never a scan)."""
+
+
+class RunEventLog(Protocol):
+    """The per-run ordered stream event log (``domain.run_events``)."""
+
+    def append(
+        self, thread_id: str, run_id: str, events: Sequence[NewRunEvent], *, new_log: bool = False
+    ) -> int:
+        """Append ``events`` in order, all or nothing, with the next sequence numbers (1, 2, ...) of the run;
+        returns the last sequence number written. Concurrent writers never fork the log: a sequence number
+        is written at most once. ``new_log``: the caller just created the run, so the log is (most likely)
+        empty and the tail need not be read first."""
+
+    def read(self, thread_id: str, run_id: str, *, after_seq: int = 0, limit: int = 100) -> list[RunEvent]:
+        """Events with ``seq > after_seq``, oldest first, at most ``limit``."""
+
+    def last_seq(self, thread_id: str, run_id: str) -> int:
+        """The sequence number of the newest event (0 when the log is empty)."""
 
 
 class BodyStore(Protocol):

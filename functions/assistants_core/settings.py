@@ -45,6 +45,8 @@ class WorkerSettings(AwsSettings):
     receive_wait_seconds: int = 20
     idle_exit_seconds: float | None = None
     default_max_completion_tokens: int = 512
+    # How the served model is offered functions and emits calls (gpu_worker/tool_calls.py: "hermes").
+    tool_call_format: str = "hermes"
     # vLLM engine knobs (CPU defaults for the local stack; the Modal image overrides them).
     engine_dtype: str = "auto"
     engine_enforce_eager: bool = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 FinishReason = Literal["stop", "length"]
 
@@ -16,10 +16,19 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class OutputConstraint:
+    """Structured output: the reply must be one JSON value matching ``json_schema`` (None: any JSON object).
+    vLLM enforces it while decoding; the scripted engine emits a conforming value."""
+
+    json_schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SamplingOptions:
     max_tokens: int
     temperature: float = 1.0
     top_p: float = 1.0
+    constraint: OutputConstraint | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,22 @@ is set. ``token_delay_seconds`` paces the stream (so tests can cancel mid-genera
 ``max_tokens`` is honoured with finish reason ``length``, and a prompt containing ``failure_marker`` (or
 ``fail_after_tokens``) makes the generation raise ``EngineError``. It records what tests assert on: the
 peak number of simultaneous generations, aborted request ids and every prompt it saw.
+
+Tools and structured output, deterministically:
+- a last user message holding ``[[call:NAME {"arg": ...}]]`` markers makes the reply one
+  ``<tool_call>{"name": NAME, "arguments": {...}}</tool_call>`` block per marker (the ``hermes`` format),
+  when the prompt offers NAME (the system message describes it); otherwise the markers are echoed as text;
+- after tool outputs (the prompt ends with ``tool`` messages) the reply is ``"Tool said: <outputs>"``;
+- an output constraint makes the reply a JSON value valid against its schema (``engines/json_instances``),
+  or ``{"reply": "<echo>"}`` for a plain JSON object.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import re
 from collections.abc import AsyncIterator, Sequence
 
 from gpu_worker.engines.base import (
@@ -18,13 +28,21 @@ from gpu_worker.engines.base import (
     EngineError,
     FinishReason,
     GenerationChunk,
+    OutputConstraint,
     SamplingOptions,
 )
+from gpu_worker.engines.json_instances import example_value
 
 # Tokens the (ChatML-like) template adds around each message, and for the generation prompt.
 TEMPLATE_TOKENS_PER_MESSAGE = 3
 GENERATION_PROMPT_TOKENS = 2
 DEFAULT_FAILURE_MARKER = "[[engine-failure]]"
+CALL_MARKER = re.compile(r"\[\[call:([A-Za-z0-9_-]+)\s*(\{.*?\})?\]\]", re.DOTALL)
+
+
+def call_marker(name: str, arguments: dict[str, object] | None = None) -> str:
+    """The text that makes the scripted engine call function ``name`` (when the prompt offers it)."""
+    return f"[[call:{name} {json.dumps(arguments or {})}]]"
 
 
 class ScriptedEngine:
@@ -55,19 +73,41 @@ class ScriptedEngine:
             TEMPLATE_TOKENS_PER_MESSAGE + self.count_text_tokens(message.content) for message in messages
         )
 
-    def reply_words(self, messages: Sequence[ChatMessage]) -> list[str]:
+    def reply_words(
+        self, messages: Sequence[ChatMessage], constraint: OutputConstraint | None = None
+    ) -> list[str]:
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        if constraint is not None:
+            value = example_value(constraint.json_schema, last_user) if constraint.json_schema else None
+            return json.dumps(value if value is not None else {"reply": last_user}).split(" ")
+        trailing_outputs = list(itertools.takewhile(lambda m: m.role == "tool", reversed(messages)))
+        if trailing_outputs:
+            return ["Tool", "said:", *" ".join(m.content for m in reversed(trailing_outputs)).split()]
+        calls = self._offered_calls(messages, last_user) if messages and messages[-1].role == "user" else []
+        if calls:
+            return "\n".join(calls).split(" ")
         words = ["You", "said:", *last_user.split()]
         if self.reply_tokens is None:
             return words
         return list(itertools.islice(itertools.cycle(words), self.reply_tokens))
+
+    @staticmethod
+    def _offered_calls(messages: Sequence[ChatMessage], text: str) -> list[str]:
+        system = next((m.content for m in messages if m.role == "system"), "")
+        return [
+            "<tool_call>"
+            + json.dumps({"name": name, "arguments": json.loads(arguments or "{}")})
+            + "</tool_call>"
+            for name, arguments in CALL_MARKER.findall(text)
+            if f'"name": "{name}"' in system
+        ]
 
     async def generate(
         self, request_id: str, messages: Sequence[ChatMessage], options: SamplingOptions
     ) -> AsyncIterator[GenerationChunk]:
         self.prompts[request_id] = list(messages)
         prompt_tokens = self.count_prompt_tokens(messages)
-        words = self.reply_words(messages)
+        words = self.reply_words(messages, options.constraint)
         must_fail = any(self.failure_marker in message.content for message in messages)
         abort_event = self._abort_events.setdefault(request_id, asyncio.Event())
         self.active_requests.add(request_id)

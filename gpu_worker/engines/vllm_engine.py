@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assistants_core.settings import WorkerSettings
-from gpu_worker.engines.base import ChatMessage, EngineError, GenerationChunk, SamplingOptions
+from gpu_worker.engines.base import (
+    ChatMessage,
+    EngineError,
+    GenerationChunk,
+    OutputConstraint,
+    SamplingOptions,
+)
 
 if TYPE_CHECKING:
     from vllm.v1.engine.async_llm import AsyncLLM
@@ -40,6 +46,15 @@ class VllmEngineConfig:
             max_num_seqs=settings.engine_max_num_seqs,
             seed=settings.engine_seed,
         )
+
+
+def structured_outputs(constraint: OutputConstraint | None, params_type: Any) -> Any:
+    """vLLM's structured output parameters for ``constraint`` (None: free text)."""
+    if constraint is None:
+        return None
+    if constraint.json_schema is None:
+        return params_type(json_object=True)
+    return params_type(json=constraint.json_schema)
 
 
 class VllmEngine:
@@ -79,7 +94,7 @@ class VllmEngine:
         self, request_id: str, messages: Sequence[ChatMessage], options: SamplingOptions
     ) -> AsyncIterator[GenerationChunk]:
         from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
         prompt_ids = self.prompt_token_ids(messages)
         params = SamplingParams(
@@ -87,6 +102,7 @@ class VllmEngine:
             temperature=options.temperature,
             top_p=options.top_p,
             output_kind=RequestOutputKind.DELTA,
+            structured_outputs=structured_outputs(options.constraint, StructuredOutputsParams),
         )
         completion_tokens = 0
         try:

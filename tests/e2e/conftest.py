@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -63,8 +64,10 @@ def _wait_until_ready(url: str, timeout_seconds: float = 30.0) -> None:
             time.sleep(0.05)
 
 
-@pytest.fixture(scope="session")
-def local_stack() -> Iterator[LocalStackHandle]:
+@contextmanager
+def running_local_stack() -> Iterator[LocalStackHandle]:
+    """The stack, its ``ASSISTANTS_*`` variables set in this process while it runs (other suites, e.g.
+    tests/browser, start their own with a narrower scope)."""
     moto_port = free_port(HOST)
     moto = ThreadedMotoServer(ip_address=HOST, port=moto_port, verbose=False)
     moto.start()
@@ -118,3 +121,9 @@ def local_stack() -> Iterator[LocalStackHandle]:
             thread.join(timeout=10)
             get_api_settings.cache_clear()
             moto.stop()
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[LocalStackHandle]:
+    with running_local_stack() as handle:
+        yield handle

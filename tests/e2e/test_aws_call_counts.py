@@ -1,4 +1,4 @@
-"""How many DynamoDB / S3 / SQS calls each endpoint makes, counted with botocore ``before-call`` hooks on the
+"""How many DynamoDB / S3 / SQS calls each endpoint makes, counted with ``infra.aws_call_counter`` on the
 running API's own clients. ``pytest -s`` prints the table; the test asserts upper bounds only."""
 
 from __future__ import annotations
@@ -10,47 +10,17 @@ from typing import Any
 import pytest
 from openai import OpenAI
 
+from infra.aws_call_counter import AwsCallCounter, per_service
 from tests.e2e.conftest import LocalStackHandle
 
 pytestmark = pytest.mark.e2e
 
 
-class AwsCallCounter:
-    def __init__(self, handle: LocalStackHandle) -> None:
-        self.calls: Counter[str] = Counter()
-        self._clients = {
-            "dynamodb": handle.clients.dynamodb,
-            "s3": handle.clients.s3,
-            "sqs": handle.clients.sqs,
-        }
-        for service, client in self._clients.items():
-            client.meta.events.register("before-call", self._recorder(service))
-
-    def _recorder(self, service: str) -> Callable[..., None]:
-        def record(model: Any, **kwargs: Any) -> None:
-            self.calls[f"{service}.{model.name}"] += 1
-
-        return record
-
-    def measure(self, action: Callable[[], Any]) -> tuple[Any, Counter[str]]:
-        self.calls.clear()
-        result = action()
-        return result, Counter(self.calls)
-
-    def close(self) -> None:
-        for client in self._clients.values():
-            client.meta.events.unregister("before-call")
-
-
 @pytest.fixture
 def counter(local_stack: LocalStackHandle) -> Iterator[AwsCallCounter]:
-    recorder = AwsCallCounter(local_stack)
+    recorder = AwsCallCounter(local_stack.clients)
     yield recorder
     recorder.close()
-
-
-def _per_service(calls: Counter[str], service: str) -> int:
-    return sum(count for name, count in calls.items() if name.startswith(service + "."))
 
 
 def test_aws_calls_per_endpoint(local_stack: LocalStackHandle, counter: AwsCallCounter) -> None:
@@ -123,22 +93,23 @@ def test_aws_calls_per_endpoint(local_stack: LocalStackHandle, counter: AwsCallC
     for label, calls in table:
         operations = ", ".join(f"{name.split('.', 1)[1]}x{count}" for name, count in sorted(calls.items()))
         print(
-            f"{label:44} {_per_service(calls, 'dynamodb'):>4} {_per_service(calls, 's3'):>4} "
-            f"{_per_service(calls, 'sqs'):>4}  {operations}"
+            f"{label:44} {per_service(calls, 'dynamodb'):>4} {per_service(calls, 's3'):>4} "
+            f"{per_service(calls, 'sqs'):>4}  {operations}"
         )
 
     counts = dict(table)
     assert counts["POST /threads/{id}/messages"] == Counter({"dynamodb.TransactWriteItems": 1})
-    assert _per_service(counts["POST /threads/{id}/messages (large, S3)"], "s3") == 1
+    assert per_service(counts["POST /threads/{id}/messages (large, S3)"], "s3") == 1
     create_run = counts["POST /threads/{id}/runs"]
-    assert create_run["dynamodb.TransactWriteItems"] == 1
+    # The run's transaction, then its first stream events (run created + queued) in one more.
+    assert create_run["dynamodb.TransactWriteItems"] == 2
     assert create_run["sqs.SendMessage"] == 1
-    assert _per_service(create_run, "dynamodb") <= 2  # the assistant read + the transaction
-    assert counts["POST /threads/runs"]["dynamodb.TransactWriteItems"] == 1
+    assert per_service(create_run, "dynamodb") <= 3  # the assistant read + the two transactions
+    assert counts["POST /threads/runs"]["dynamodb.TransactWriteItems"] == 2
     assert counts["POST /threads/runs"]["sqs.SendMessage"] == 1
     for label, calls in table:
         assert "dynamodb.Scan" not in calls, label
         if label.startswith("GET"):
             # A read is a GetItem or a few Query pages (the adapter pages while filtering), never a scan.
-            assert _per_service(calls, "dynamodb") <= 5, label
-            assert _per_service(calls, "sqs") == 0, label
+            assert per_service(calls, "dynamodb") <= 5, label
+            assert per_service(calls, "sqs") == 0, label

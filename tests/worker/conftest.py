@@ -6,7 +6,9 @@ import pytest
 
 from assistants_core.adapters.dynamodb import (
     DynamoMessageRepository,
+    DynamoRunEventLog,
     DynamoRunRepository,
+    DynamoTable,
     DynamoThreadRepository,
 )
 from assistants_core.adapters.sqs_queue import SqsRunQueue
@@ -25,5 +27,7 @@ def world(
     run_repo: DynamoRunRepository,
     run_queue: SqsRunQueue,
     clock: FakeClock,
+    *,
+    dynamo_table: DynamoTable,
 ) -> World:
-    return World(thread_repo, message_repo, run_repo, run_queue, clock)
+    return World(thread_repo, message_repo, run_repo, run_queue, clock, DynamoRunEventLog(dynamo_table))

@@ -11,6 +11,7 @@ from typing import Any
 
 from assistants_core.adapters.dynamodb import (
     DynamoMessageRepository,
+    DynamoRunEventLog,
     DynamoRunRepository,
     DynamoThreadRepository,
 )
@@ -19,6 +20,8 @@ from assistants_core.domain import ids
 from assistants_core.domain.models import Message, Run, Thread
 from assistants_core.domain.status import RunStatus
 from assistants_core.ports import RunRef
+from assistants_core.services.evented_runs import with_run_events
+from assistants_core.services.run_events import RunEventPublisher
 from gpu_worker.consumer import ConsumerConfig, RunConsumer
 from gpu_worker.engines.base import Engine
 
@@ -61,6 +64,7 @@ class World:
     runs: DynamoRunRepository
     queue: SqsRunQueue
     clock: FakeClock
+    events: DynamoRunEventLog
     created: list[Run] = field(default_factory=list)
 
     def thread_with_messages(self, *texts: str) -> Thread:
@@ -114,7 +118,14 @@ class World:
         self, engine: Engine, *, worker_id: str = "worker-a", config: ConsumerConfig = FAST_CONFIG
     ) -> RunConsumer:
         return RunConsumer(
-            self.queue, self.runs, self.messages, engine, config=config, clock=self.clock, worker_id=worker_id
+            self.queue,
+            with_run_events(self.runs, self.events),
+            self.messages,
+            engine,
+            events=RunEventPublisher(self.events),
+            config=config,
+            clock=self.clock,
+            worker_id=worker_id,
         )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
+from fastapi.responses import Response
 
 from api.params import Paging, Services, Tenant
+from api.sse import LastEventId, event_stream_response
 from assistants_core.schemas.common import ListResponse, list_response
 from assistants_core.schemas.runs import (
     CreateRunRequest,
@@ -14,18 +16,39 @@ from assistants_core.schemas.runs import (
     ModifyRunRequest,
     RunObject,
 )
+from assistants_core.schemas.tool_outputs import SubmitToolOutputsRequest
 
 router = APIRouter(tags=["runs"])
 
 
-@router.post("/threads/runs")
-def create_thread_and_run(body: CreateThreadAndRunRequest, tenant: Tenant, deps: Services) -> RunObject:
+# ``stream: true`` answers ``text/event-stream`` (api/sse.py) instead of the run object.
+STREAMING: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
+
+
+@router.post("/threads/runs", response_model=RunObject, responses=STREAMING)
+def create_thread_and_run(
+    body: CreateThreadAndRunRequest, tenant: Tenant, deps: Services
+) -> RunObject | Response:
+    if body.stream:
+        return event_stream_response(deps.run_stream.create_thread_and_run(tenant, body))
     return RunObject.from_domain(deps.runs.create_thread_and_run(tenant, body))
 
 
-@router.post("/threads/{thread_id}/runs")
-def create_run(thread_id: str, body: CreateRunRequest, tenant: Tenant, deps: Services) -> RunObject:
+@router.post("/threads/{thread_id}/runs", response_model=RunObject, responses=STREAMING)
+def create_run(
+    thread_id: str, body: CreateRunRequest, tenant: Tenant, deps: Services
+) -> RunObject | Response:
+    if body.stream:
+        return event_stream_response(deps.run_stream.create_run(tenant, thread_id, body))
     return RunObject.from_domain(deps.runs.create(tenant, thread_id, body))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/events", responses=STREAMING)
+def stream_run_events(
+    thread_id: str, run_id: str, tenant: Tenant, deps: Services, last_event_id: LastEventId = 0
+) -> Response:
+    """Our extension: (re)connect to a run's event stream; ``Last-Event-ID`` resumes after that event."""
+    return event_stream_response(deps.run_stream.stream_after(tenant, thread_id, run_id, last_event_id))
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -56,3 +79,14 @@ def modify_run(
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
 def cancel_run(thread_id: str, run_id: str, tenant: Tenant, deps: Services) -> RunObject:
     return RunObject.from_domain(deps.runs.cancel(tenant, thread_id, run_id))
+
+
+@router.post(
+    "/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", response_model=RunObject, responses=STREAMING
+)
+def submit_tool_outputs(
+    thread_id: str, run_id: str, body: SubmitToolOutputsRequest, tenant: Tenant, deps: Services
+) -> RunObject | Response:
+    if body.stream:
+        return event_stream_response(deps.tool_outputs.submit_streaming(tenant, thread_id, run_id, body))
+    return RunObject.from_domain(deps.tool_outputs.submit(tenant, thread_id, run_id, body))

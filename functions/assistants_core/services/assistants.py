@@ -9,6 +9,7 @@ from assistants_core.ports import AssistantRepository, Clock
 from assistants_core.schemas.assistants import CreateAssistantRequest, ModifyAssistantRequest
 from assistants_core.schemas.common import tool_resources_to_domain
 from assistants_core.schemas.tools import option_to_domain, tools_to_domain
+from assistants_core.services.tool_validation import validate_response_format, validate_tools
 from assistants_core.services.validation import page_request, require_id, validate_metadata, validate_sampling
 
 
@@ -36,6 +37,8 @@ class AssistantService:
             top_p=request.top_p,
             response_format=option_to_domain(request.response_format),
         )
+        validate_tools(assistant.tools)
+        validate_response_format(assistant.response_format)
         self._assistants.put_assistant(assistant)
         return assistant
 
@@ -74,6 +77,8 @@ class AssistantService:
             assistant.top_p = request.top_p
         if "response_format" in changed:
             assistant.response_format = option_to_domain(request.response_format)
+        validate_tools(assistant.tools)
+        validate_response_format(assistant.response_format)
         self._assistants.replace_assistant(assistant)
         return assistant
 

@@ -1,7 +1,8 @@
 """Keeping runs from getting stuck: the scheduled sweep and the dead-letter consumer's use case.
 
 The sweep looks at every active run (a sparse index, soonest ``expires_at`` first) and
-- expires runs past ``expires_at`` (the terminal transition also releases the thread lock);
+- expires runs past ``expires_at`` (the terminal transition also releases the thread lock; a run waiting
+  for tool outputs has its pending ``tool_calls`` step expired with it);
 - re-enqueues queued runs older than ``requeue_after_seconds`` whose queue message may have been lost;
 - re-enqueues in_progress runs whose worker lease expired more than ``lease_grace_seconds`` ago, so another
   worker re-claims them;
@@ -18,9 +19,10 @@ import logging
 from dataclasses import dataclass, field
 
 from assistants_core.domain.errors import ConflictError, InvalidRunStateError
-from assistants_core.domain.models import Run
-from assistants_core.domain.status import RunStatus
+from assistants_core.domain.models import Run, RunStep
+from assistants_core.domain.status import RunStatus, StepStatus
 from assistants_core.ports import Clock, RunQueue, RunRef, RunRepository
+from assistants_core.services.tool_waits import stopped_wait_steps
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +64,8 @@ class RunMaintenance:
         now = self._clock.now()
         for run in self._runs.list_active_runs(limit=self._sweep_limit):
             if run.expires_at is not None and now > run.expires_at:
-                if self._end(run, RunStatus.EXPIRED, {}):
+                waiting = stopped_wait_steps(self._runs, run, StepStatus.EXPIRED, int(now))
+                if self._end(run, RunStatus.EXPIRED, {}, steps=waiting):
                     report.expired.append(run.id)
             elif run.status == RunStatus.CANCELLING and self._lease_dead(run, now):
                 if self._end(run, RunStatus.CANCELLED, {"cancelled_at": int(now)}):
@@ -83,10 +86,13 @@ class RunMaintenance:
     def _lease_dead(self, run: Run, now: float) -> bool:
         return run.lease_expires_at is None or now - run.lease_expires_at > self._lease_grace_seconds
 
-    def _end(self, run: Run, target: RunStatus, fields: dict[str, object]) -> bool:
-        """Conditional terminal transition; False when the run moved on meanwhile (someone else won)."""
+    def _end(
+        self, run: Run, target: RunStatus, fields: dict[str, object], *, steps: list[RunStep] | None = None
+    ) -> bool:
+        """Conditional terminal transition (with the run's ``steps`` ending with it); False when the run
+        moved on meanwhile (someone else won)."""
         try:
-            self._runs.transition_run(run, target, fields=fields)
+            self._runs.transition_run(run, target, fields=fields, step_updates=steps)
         except (InvalidRunStateError, ConflictError):
             logger.info("run changed during the sweep", extra={"run_id": run.id, "target": str(target)})
             return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from assistants_core.domain import ids
-from assistants_core.domain.errors import InvalidRequestError, InvalidRunStateError, NotFoundError
+from assistants_core.domain.errors import InvalidRunStateError, NotFoundError
 from assistants_core.domain.models import Assistant, Page, Run
 from assistants_core.domain.status import RunStatus
 from assistants_core.ports import (
@@ -25,6 +25,8 @@ from assistants_core.schemas.threads import CreateThreadRequest
 from assistants_core.schemas.tools import option_to_domain, tools_to_domain
 from assistants_core.services.messages import prepare_message
 from assistants_core.services.threads import prepare_thread
+from assistants_core.services.tool_validation import validate_run_tooling
+from assistants_core.services.tool_waits import cancel_waiting_run
 from assistants_core.services.validation import (
     page_request,
     require_id,
@@ -130,7 +132,9 @@ class RunService:
         """Cancel a run.
 
         - ``queued`` -> ``cancelled`` at once (``cancelled_at`` set, thread lock released in the same write);
-        - ``in_progress`` / ``requires_action`` -> ``cancelling``; the worker aborts, ends it ``cancelled``;
+        - ``requires_action`` (no worker holds it) -> ``cancelled`` at once, its pending ``tool_calls`` step
+          cancelled in the same transaction;
+        - ``in_progress`` -> ``cancelling``; the worker aborts, ends it ``cancelled``;
         - ``cancelling`` is returned unchanged (cancelling twice is harmless);
         - a terminal run is rejected with HTTP 400 ``invalid_request_error``
           ``Cannot cancel run with status 'completed'.`` and nothing changes. That is the status, type and
@@ -148,6 +152,8 @@ class RunService:
                 if run.status is RunStatus.QUEUED:
                     now = int(self._clock.now())
                     return self._runs.transition_run(run, RunStatus.CANCELLED, fields={"cancelled_at": now})
+                if run.status is RunStatus.REQUIRES_ACTION:
+                    return cancel_waiting_run(self._runs, run, int(self._clock.now()))
                 return self._runs.transition_run(run, RunStatus.CANCELLING)
             except InvalidRunStateError:
                 if attempt == _CANCEL_ATTEMPTS - 1:
@@ -156,11 +162,6 @@ class RunService:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _validated_assistant(self, owner: str, request: RunOptions) -> Assistant:
-        if request.stream:
-            raise InvalidRequestError(
-                "Streaming is not supported by this server: create the run without 'stream' and poll it.",
-                param="stream",
-            )
         validate_metadata(request.metadata)
         validate_sampling(request.temperature, request.top_p)
         validate_run_token_limits(request.max_prompt_tokens, request.max_completion_tokens)
@@ -180,7 +181,7 @@ class RunService:
             if request.truncation_strategy is not None
             else {"type": "auto", "last_messages": None}
         )
-        return Run(
+        run = Run(
             id=ids.new_id(ids.RUN, now_ms=int(now * 1000)),
             owner=owner,
             thread_id=thread_id,
@@ -208,11 +209,17 @@ class RunService:
                 else assistant.response_format
             ),
         )
+        validate_run_tooling(run)
+        return run
 
     def _enqueue(self, run: Run) -> None:
-        """Send the run to the queue after it is stored. A failed send is logged, not raised: the run stays
-        queued and the sweeper re-enqueues runs whose message was lost, so no data is ever deleted here."""
-        try:
-            self._queue.enqueue_run(RunRef(thread_id=run.thread_id, run_id=run.id))
-        except Exception:  # any failure of the queue; the sweeper recovers the run
-            logger.exception("enqueue failed; the sweeper will re-enqueue run %s", run.id)
+        enqueue_run(self._queue, run)
+
+
+def enqueue_run(queue: RunQueue, run: Run) -> None:
+    """Send a stored, queued run to the queue. A failed send is logged, not raised: the run stays queued and
+    the sweeper re-enqueues runs whose message was lost, so no data is ever deleted here."""
+    try:
+        queue.enqueue_run(RunRef(thread_id=run.thread_id, run_id=run.id))
+    except Exception:  # any failure of the queue; the sweeper recovers the run
+        logger.exception("enqueue failed; the sweeper will re-enqueue run %s", run.id)

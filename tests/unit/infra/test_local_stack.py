@@ -191,6 +191,7 @@ def test_command_prints_ready_and_stops_everything_on_sigterm(moto_environment: 
         text = "".join(banner)
         assert "ready" in text, text
         assert f"http://127.0.0.1:{api_port}/v1" in text
+        assert f"http://127.0.0.1:{api_port}/playground" in text
         assert local_env.DEFAULT_DEV_KEY in text
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0

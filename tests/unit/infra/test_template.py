@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -22,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 FUNCTION_SETTINGS: dict[str, type[AwsSettings]] = {
     "ApiFunction": ApiSettings,
+    "StreamFunction": ApiSettings,
     "SweeperFunction": SweeperSettings,
     "DlqFunction": AwsSettings,
 }
@@ -262,6 +264,7 @@ def test_every_function_logs_to_its_own_group_with_retention(resources: dict[str
     ("function_name", "allowed_targets"),
     [
         ("ApiFunction", {"Table", "BodyBucket", "RunQueue"}),
+        ("StreamFunction", {"Table", "BodyBucket", "RunQueue"}),
         ("SweeperFunction", {"Table", "RunQueue"}),
         ("DlqFunction", {"Table", "DeadLetterQueue"}),
     ],
@@ -284,13 +287,35 @@ def test_function_policies_are_scoped_to_specific_resources(
 
 def test_only_the_api_and_sweeper_may_send_to_the_run_queue(transformed: dict[str, Any]) -> None:
     senders = set()
-    for function_name in FUNCTION_HANDLERS:
+    for function_name in [*FUNCTION_HANDLERS, "StreamFunction"]:
         for statement in _role_statements(transformed, function_name):
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if any(action.startswith("sqs:SendMessage") for action in actions):
                 assert _referenced_logical_ids(statement["Resource"]) == {"RunQueue"}
                 senders.add(function_name)
-    assert senders == {"ApiFunction", "SweeperFunction"}
+    assert senders == {"ApiFunction", "StreamFunction", "SweeperFunction"}
+
+
+def test_stream_function_streams_the_same_app_through_a_function_url(
+    template: dict[str, Any], resources: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    """SSE needs an unbuffered path: a RESPONSE_STREAM Function URL, the Lambda Web Adapter layer in
+    response_stream mode, and a startup script that serves the same FastAPI app under uvicorn."""
+    properties = resources["StreamFunction"]["Properties"]
+    assert properties["FunctionUrlConfig"]["InvokeMode"] == "RESPONSE_STREAM"
+    (layer,) = properties["Layers"]
+    assert ":753240598075:layer:LambdaAdapterLayerArm64:" in layer["Fn::Sub"]  # arm64, as Globals
+    variables = properties["Environment"]["Variables"]
+    assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert variables["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    script = REPO_ROOT / "functions" / properties["Handler"]
+    assert script.is_file() and os.access(script, os.X_OK)
+    assert "uvicorn api.asgi:app" in script.read_text()
+    assert (REPO_ROOT / "functions" / "api" / "asgi.py").is_file()
+    assert properties["Timeout"] == 900  # Lambda's maximum: a stream lives as long as allowed
+    urls = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::Lambda::Url"]
+    assert [url["Properties"]["InvokeMode"] for url in urls] == ["RESPONSE_STREAM"]
+    assert "StreamFunctionUrl" in str(template["Outputs"]["StreamingApiUrl"]["Value"])
 
 
 def test_worker_policy_grants_queue_consumption_table_access_and_body_reads(

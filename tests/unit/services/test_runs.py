@@ -44,7 +44,8 @@ def setup(services: Services, **assistant: Any) -> tuple[str, str]:
 
 
 def test_run_defaults_come_from_the_assistant_and_options_are_stored(services: Services) -> None:
-    assistant_id, thread_id = setup(services, tools=[{"type": "code_interpreter"}])
+    tools = [{"type": "code_interpreter"}, {"type": "function", "function": {"name": "f"}}]
+    assistant_id, thread_id = setup(services, tools=tools)
     request = CreateRunRequest.model_validate(
         {
             "assistant_id": assistant_id,
@@ -67,7 +68,7 @@ def test_run_defaults_come_from_the_assistant_and_options_are_stored(services: S
         "Assistant says hi.",
         0.7,
     )
-    assert stored.tools == [{"type": "code_interpreter"}]
+    assert stored.tools == tools
     assert stored.additional_instructions == "Also be brief."
     assert (stored.top_p, stored.max_prompt_tokens, stored.max_completion_tokens) == (0.5, 1_000, 256)
     assert stored.truncation_strategy == {"type": "last_messages", "last_messages": 3}

@@ -2,6 +2,7 @@
 
 from assistants_core.adapters.dynamodb.assistants import DynamoAssistantRepository
 from assistants_core.adapters.dynamodb.messages import DynamoMessageRepository
+from assistants_core.adapters.dynamodb.run_events import DynamoRunEventLog
 from assistants_core.adapters.dynamodb.runs import DynamoRunRepository
 from assistants_core.adapters.dynamodb.table import DynamoTable
 from assistants_core.adapters.dynamodb.threads import DynamoThreadRepository
@@ -9,6 +10,7 @@ from assistants_core.adapters.dynamodb.threads import DynamoThreadRepository
 __all__ = [
     "DynamoAssistantRepository",
     "DynamoMessageRepository",
+    "DynamoRunEventLog",
     "DynamoRunRepository",
     "DynamoTable",
     "DynamoThreadRepository",

@@ -1,0 +1,62 @@
+"""Run in a fresh interpreter by ``bench/cold_start.py``: imports the API Lambda handler, then invokes it
+twice with a synthetic API Gateway HTTP API (v2) event, and prints the timings as one JSON line. Only the
+standard library is imported before the timed import, so nothing is preloaded. Needs the API's
+``ASSISTANTS_*`` environment (the local stack's moto) and ``--key``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from types import SimpleNamespace
+
+
+def http_api_event(path: str, query: str, key: str) -> dict[str, object]:
+    http = {
+        "method": "GET",
+        "path": path,
+        "protocol": "HTTP/1.1",
+        "sourceIp": "127.0.0.1",
+        "userAgent": "bench",
+    }
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"authorization": f"Bearer {key}"},
+        "requestContext": {"http": http, "requestId": "bench", "routeKey": "$default", "stage": "$default"},
+        "isBase64Encoded": False,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--key", required=True)
+    key = parser.parse_args().key
+    context = SimpleNamespace(
+        function_name="assistants-api",
+        memory_limit_in_mb=1024,
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:assistants-api",
+        aws_request_id="bench",
+    )
+    event = http_api_event("/v1/assistants", "limit=1", key)
+    started = time.perf_counter()
+    from api import handler
+
+    imported = time.perf_counter()
+    first = handler.handler(event, context)
+    invoked = time.perf_counter()
+    second = handler.handler(event, context)
+    again = time.perf_counter()
+    timings = {
+        "import": imported - started,
+        "first": invoked - imported,
+        "second": again - invoked,
+        "status": [first["statusCode"], second["statusCode"]],
+    }
+    print("PROBE " + json.dumps(timings), flush=True)
+
+
+if __name__ == "__main__":
+    main()

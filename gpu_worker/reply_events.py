@@ -1,0 +1,84 @@
+"""Stream events of a text reply while it is generated: the ``message_creation`` step and the assistant
+message are announced (``created`` + ``in_progress``), then text deltas are appended to the run's event log
+coalesced: one write per ``flush_seconds`` or ``flush_pieces`` engine pieces, whichever comes first, so a
+500-token reply is tens of writes, not 500. The final message and step events come with the run's final
+write (``EventedRunRepository.finish_run``).
+
+Every attempt of a run announces the message afresh (same ids, empty content): a re-claimed run restarts
+its reply, and readers keyed by message id (the SDK's accumulators) start over instead of appending the new
+attempt's text to the old one's. A failed delta write is kept and retried with the next flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from assistants_core.domain.models import Run
+from assistants_core.services.run_events import (
+    RunEventPublisher,
+    message_event,
+    step_event,
+    text_delta_event,
+)
+from gpu_worker.outcomes import in_progress_reply, reply_message_id
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FLUSH_SECONDS = 0.1
+DEFAULT_FLUSH_PIECES = 16
+
+
+class ReplyEventStream:
+    def __init__(
+        self,
+        publisher: RunEventPublisher,
+        run: Run,
+        *,
+        flush_seconds: float = DEFAULT_FLUSH_SECONDS,
+        flush_pieces: int = DEFAULT_FLUSH_PIECES,
+        turn: int = 0,
+    ) -> None:
+        self._publisher = publisher
+        self._run = run
+        self._turn = turn  # tool-call turns before this reply (its step id depends on it)
+        self._flush_seconds = flush_seconds
+        self._flush_pieces = flush_pieces
+        self._pending: list[str] = []
+        self._last_flush = 0.0
+        self.writes = 0
+
+    async def start(self, now: float) -> None:
+        step, message = in_progress_reply(self._run, now, self._turn)
+        attempt = self._run.attempts
+        events = [
+            step_event(step, "created", attempt),
+            step_event(step, "in_progress", attempt),
+            message_event(message, "created", attempt),
+            message_event(message, "in_progress", attempt),
+        ]
+        await asyncio.to_thread(self._publisher.publish_after_write, self._run, events)
+        self._last_flush = asyncio.get_running_loop().time()
+
+    async def add(self, text: str) -> None:
+        if text:
+            self._pending.append(text)
+        elapsed = asyncio.get_running_loop().time() - self._last_flush
+        if len(self._pending) >= self._flush_pieces or (self._pending and elapsed >= self._flush_seconds):
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Append the pending text as one delta (kept for the next flush when the write fails)."""
+        if not self._pending:
+            return
+        text = "".join(self._pending)
+        event = text_delta_event(reply_message_id(self._run), text, self._run.attempts)
+        try:
+            await asyncio.to_thread(self._publisher.publish, self._run, [event])
+        except Exception:  # storage trouble: the final message still carries the whole text
+            logger.warning("delta write failed; retried with the next flush", extra={"run_id": self._run.id})
+            return
+        finally:
+            self._last_flush = asyncio.get_running_loop().time()
+        self._pending.clear()
+        self.writes += 1

@@ -1,0 +1,124 @@
+// Drives the playground in Debian's Chromium (playwright-core, no browser download) and prints what it
+// observed as one JSON line; the pytest side (test_playground.py) asserts on it.
+//
+//   node drive_playground.mjs '{"pageUrl": ..., "baseUrl": ..., "apiKey": ..., "message": ...,
+//                              "screenshotPath": ..., "viewport": {"width": ..., "height": ...}}'
+//
+// baseUrl is typed into the page's field only when given (cross-origin); otherwise the page's default
+// (its own origin + /v1) is kept.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const CHROMIUM_FLAGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+const STEP_TIMEOUT_MS = 30_000;
+
+// Records every distinct text the assistant's reply bubble shows, to tell token-by-token rendering from a
+// reply that appears at once.
+function recordReplyTexts() {
+  window.__replyTexts = [];
+  new MutationObserver(() => {
+    const replies = document.querySelectorAll('#transcript li[data-role="assistant"] .text');
+    const last = replies[replies.length - 1];
+    const text = last ? last.textContent : "";
+    const seen = window.__replyTexts;
+    if (text && seen[seen.length - 1] !== text) seen.push(text);
+  }).observe(document, { childList: true, subtree: true, characterData: true });
+}
+
+async function main() {
+  const options = JSON.parse(process.argv[2]);
+  const userDataDir = mkdtempSync(join(tmpdir(), "playground-chromium-"));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: options.viewport,
+  });
+  const consoleErrors = [];
+  let failurePage = null;
+  try {
+    const page = context.pages()[0] || (await context.newPage());
+    page.setDefaultTimeout(STEP_TIMEOUT_MS);
+    page.on("pageerror", (error) => consoleErrors.push(String(error)));
+    page.on("console", (message) => {
+      // A failed request (the 401 below, on purpose) is logged by Chromium itself: not a page error.
+      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+        consoleErrors.push(message.text());
+      }
+    });
+    failurePage = page;
+    await page.addInitScript(recordReplyTexts);
+    await page.goto(options.pageUrl);
+    const listLoaded = '#assistant-select[aria-busy="false"]';
+    await page.waitForSelector(listLoaded);
+    const defaultBaseUrl = await page.inputValue("#base-url");
+    const defaultApiKey = await page.inputValue("#api-key");
+
+    if (options.baseUrl) await page.fill("#base-url", options.baseUrl);
+    // The default key (sk-local-dev) is not one this stack knows: the API's 401 envelope must show.
+    await page.click("#refresh-assistants");
+    await page.waitForSelector(listLoaded);
+    const unauthorizedError = await page.textContent("#error");
+
+    await page.fill("#api-key", options.apiKey);
+    await page.dispatchEvent("#api-key", "change");
+    await page.waitForSelector(listLoaded);
+    const errorAfterKey = await page.isVisible("#error");
+
+    await page.fill("#assistant-name", "Browser test assistant");
+    await page.fill("#assistant-instructions", "Repeat what the user said.");
+    await page.click("#create-assistant");
+    await page.waitForFunction(() => document.querySelector("#assistant-select").value.startsWith("asst_"));
+    const assistantId = await page.inputValue("#assistant-select");
+
+    await page.fill("#message-input", options.message);
+    await page.press("#message-input", "Enter");  // keyboard: Enter sends
+    const reply = page.locator('#transcript li[data-role="assistant"][data-state="done"]');
+    await reply.waitFor();
+
+    const result = {
+      defaultBaseUrl,
+      defaultApiKey,
+      unauthorizedError,
+      errorAfterKey,
+      assistantId,
+      userText: await page.textContent('#transcript li[data-role="user"] .text'),
+      replyText: await reply.locator(".text").textContent(),
+      transport: await reply.getAttribute("data-transport"),
+      deltaEvents: Number((await reply.getAttribute("data-deltas")) || 0),
+      replyTexts: await page.evaluate(() => window.__replyTexts),
+      threadId: await page.textContent("#thread-id"),
+      status: await page.textContent("#status"),
+      errorVisible: await page.isVisible("#error"),
+      inputFocused: await page.evaluate(() => document.activeElement.id === "message-input"),
+      consoleErrors,
+    };
+    if (options.screenshotPath) await page.screenshot({ path: options.screenshotPath });
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } catch (error) {
+    // What the page showed when a step failed: its error banner, status line and transcript.
+    if (failurePage) {
+      const shown = await failurePage.evaluate(() => ({
+        error: document.querySelector("#error").textContent,
+        status: document.querySelector("#status").textContent,
+        transcript: document.querySelector("#transcript").innerText,
+      })).catch(() => null);
+      error.message += `\npage: ${JSON.stringify(shown)}\nconsole errors: ${JSON.stringify(consoleErrors)}`;
+    }
+    throw error;
+  } finally {
+    await context.close();
+    rmSync(userDataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error.stack || error}\n`);
+  process.exit(1);
+});

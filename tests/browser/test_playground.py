@@ -1,0 +1,142 @@
+"""The playground page (``/playground``) in headless Chromium against the local stack with a scripted worker:
+the page loads without a key, shows the API's 401 envelope for a wrong key, creates an assistant, sends a
+message with the keyboard and renders the deterministic reply (streamed token by token where the server
+streams; created and polled where it does not), same-origin and cross-origin. A screenshot is checked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.conftest import BrowserRuntime
+from tests.browser.png_image import decode_png
+from tests.e2e.conftest import LocalStackHandle
+
+pytestmark = pytest.mark.e2e
+
+MESSAGE = "Name three primary colors please"
+EXPECTED_REPLY = f"You said: {MESSAGE}"  # the scripted engine echoes the last user message
+VIEWPORT = {"width": 1100, "height": 720}
+DRIVER_TIMEOUT_SECONDS = 120
+# Far above a blank page (0) or one of nothing but its panels; the chat page measures ~700.
+MIN_LUMINANCE_VARIANCE = 100.0
+
+
+def _server_streams(stack: LocalStackHandle, assistant_id: str) -> bool:
+    """Whether the API answers ``stream: true`` with an event stream (not its 400 on ``param: stream``)."""
+    headers = {"Authorization": f"Bearer {stack.api_key}", "OpenAI-Beta": "assistants=v2"}
+    with httpx.Client(base_url=stack.base_url, headers=headers, timeout=30) as client:
+        thread = client.post("/threads", json={"messages": [{"role": "user", "content": "probe"}]}).json()
+        with client.stream(
+            "POST", f"/threads/{thread['id']}/runs", json={"assistant_id": assistant_id, "stream": True}
+        ) as response:
+            response.read()
+            if response.status_code == 400 and response.json()["error"]["param"] == "stream":
+                return False
+            assert response.status_code == 200, response.text
+            return response.headers["content-type"].startswith("text/event-stream")
+
+
+def _drive(runtime: BrowserRuntime, **options: Any) -> dict[str, Any]:
+    completed = subprocess.run(
+        [runtime.node, str(runtime.driver), json.dumps(options)],
+        cwd=runtime.driver.parent,
+        capture_output=True,
+        text=True,
+        timeout=DRIVER_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert completed.returncode == 0, f"browser driver failed:\n{completed.stderr}\n{completed.stdout}"
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _assert_chatted(result: dict[str, Any], stack: LocalStackHandle, *, expected_base_url: str) -> None:
+    assert result["defaultApiKey"] == "sk-local-dev"
+    assert result["defaultBaseUrl"] == expected_base_url
+    assert result["unauthorizedError"] == (
+        "401 invalid_request_error (invalid_api_key): Incorrect API key provided."
+    )
+    assert not result["errorAfterKey"]
+    assert result["assistantId"].startswith("asst_")
+    assert result["userText"] == MESSAGE
+    assert result["replyText"] == EXPECTED_REPLY
+    assert result["threadId"].startswith("thread_")
+    assert not result["errorVisible"]
+    assert result["inputFocused"]
+    assert result["consoleErrors"] == []
+    if _server_streams(stack, result["assistantId"]):
+        assert result["transport"] == "stream"
+        assert result["deltaEvents"] > 1
+        assert "(streaming)" in result["status"] and "completed" in result["status"]
+        # Rendered as it streamed: the bubble showed a strict prefix of the reply before the whole reply,
+        # and every text it showed was a prefix (the worker coalesces tokens into ~0.1 s deltas).
+        texts = result["replyTexts"]
+        assert len(texts) >= 2
+        assert len(texts[0]) < len(EXPECTED_REPLY)
+        assert texts[-1] == EXPECTED_REPLY
+        assert all(EXPECTED_REPLY.startswith(text) for text in texts)
+    else:
+        assert result["transport"] == "poll"
+        assert "(polling)" in result["status"] and "completed" in result["status"]
+        assert result["replyTexts"] == [EXPECTED_REPLY]
+
+
+def test_playground_chats_same_origin_and_the_screenshot_shows_it(
+    browser_runtime: BrowserRuntime,
+    playground_stack: LocalStackHandle,
+    scripted_worker: None,
+    tmp_path: Path,
+) -> None:
+    origin = playground_stack.base_url.removesuffix("/v1")
+    screenshot = tmp_path / "playground.png"
+    result = _drive(
+        browser_runtime,
+        pageUrl=f"{origin}/playground",
+        apiKey=playground_stack.api_key,
+        message=MESSAGE,
+        screenshotPath=str(screenshot),
+        viewport=VIEWPORT,
+    )
+    _assert_chatted(result, playground_stack, expected_base_url=playground_stack.base_url)
+
+    image = decode_png(screenshot.read_bytes())
+    assert (image.width, image.height) == (VIEWPORT["width"], VIEWPORT["height"])
+    assert image.luminance_variance() > MIN_LUMINANCE_VARIANCE
+
+
+def test_playground_opened_from_another_origin_calls_the_api_cross_origin(
+    browser_runtime: BrowserRuntime,
+    playground_stack: LocalStackHandle,
+    scripted_worker: None,
+    other_origin: str,
+) -> None:
+    result = _drive(
+        browser_runtime,
+        pageUrl=f"{other_origin}/index.html",
+        baseUrl=playground_stack.base_url,
+        apiKey=playground_stack.api_key,
+        message=MESSAGE,
+        viewport=VIEWPORT,
+    )
+    _assert_chatted(result, playground_stack, expected_base_url=f"{other_origin}/v1")
+
+
+def test_the_page_loads_without_a_key_and_api_calls_still_need_one(
+    playground_stack: LocalStackHandle,
+) -> None:
+    origin = playground_stack.base_url.removesuffix("/v1")
+    page = httpx.get(f"{origin}/playground", follow_redirects=True, timeout=10)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="app.js">' in page.text
+    script = httpx.get(f"{origin}/playground/app.js", timeout=10)
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    unauthenticated = httpx.get(f"{playground_stack.base_url}/assistants", timeout=10)
+    assert unauthenticated.status_code == 401

@@ -32,7 +32,7 @@ from moto.server import ThreadedMotoServer
 from api.playground import PLAYGROUND_PATH
 from assistants_core.adapters.aws import AwsClients, make_aws_clients
 from assistants_core.settings import AwsSettings
-from infra import local_env
+from infra import local_env, moto_dynamodb
 from infra.aws_resources import create_resources
 from infra.local_env import LocalResources, LocalStackSettings
 from infra.local_sweeper import build_local_sweep
@@ -204,6 +204,7 @@ def start_local_stack(
         _model_folder(settings.model_path)
 
     local_env.use_moto_credentials()
+    moto_dynamodb.install()  # atomic DynamoDB requests, transactions that stay cheap as the table grows
     moto_server = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
     moto_server.start()
     endpoint_url = f"http://{host}:{moto_port}"

@@ -5,13 +5,10 @@ Everything runs in-process under ``moto.mock_aws`` (never real AWS); each test g
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from moto import mock_aws
-from moto.core.botocore_stubber import BotocoreStubber
 
 from assistants_core.adapters.aws import AwsClients, make_aws_clients
 from assistants_core.adapters.dynamodb import (
@@ -24,21 +21,10 @@ from assistants_core.adapters.dynamodb import (
 from assistants_core.adapters.s3_bodies import S3BodyStore
 from assistants_core.adapters.sqs_queue import SqsRunQueue
 from assistants_core.settings import AwsSettings
+from infra import moto_dynamodb
 from infra.aws_resources import ResourceNames, create_resources
 
 TEST_REGION = "us-east-1"
-_moto_dynamodb_lock = threading.RLock()
-_unlocked_process_request = BotocoreStubber.process_request
-
-
-def _process_request_serialising_dynamodb(self: BotocoreStubber, request: Any) -> Any:
-    """moto's in-process DynamoDB is not thread-safe (a transaction deep-copies the tables while another
-    thread writes), and the worker calls it from threads: serialise DynamoDB requests, as the real service
-    would isolate them. Other services (SQS long polls) stay concurrent."""
-    if "dynamodb" not in str(request.url):
-        return _unlocked_process_request(self, request)
-    with _moto_dynamodb_lock:
-        return _unlocked_process_request(self, request)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,7 +43,7 @@ def aws_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "ASSISTANTS_AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", TEST_REGION)
-    monkeypatch.setattr(BotocoreStubber, "process_request", _process_request_serialising_dynamodb)
+    moto_dynamodb.install()  # one DynamoDB request at a time, as the service isolates them; cheap rollback
     with mock_aws():
         settings = AwsSettings(table_name="unused", bucket_name="unused", run_queue_url="unused")
         yield make_aws_clients(settings)

@@ -1,0 +1,142 @@
+"""Fuzz: schemathesis generates requests for every operation of the API's own OpenAPI document
+(``/v1/openapi.json``) and sends them to the real app in-process (ASGI), authenticated with the local stack's
+dev key, over moto. No request may end in a 5xx, and every error answer must be OpenAI's envelope
+``{"error": {"message", "type", "param", "code"}}``.
+
+Streamed runs (``stream: true``) are followed for at most ``STREAM_SECONDS`` (nothing consumes the queue
+here, so a run never ends by itself)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis import Case, GenerationMode
+from schemathesis.schemas import APIOperation
+
+from api.app import create_app
+from api.auth import hash_api_key
+from api.deps import build_dependencies
+from assistants_core.adapters.aws import AwsClients
+from assistants_core.adapters.dynamodb import DynamoRunEventLog, DynamoRunRepository, DynamoTable
+from assistants_core.adapters.s3_bodies import S3BodyStore
+from assistants_core.services.run_stream import RunStreamService
+from assistants_core.settings import ApiSettings
+from infra.aws_resources import ResourceNames
+from infra.local_env import DEFAULT_DEV_KEY
+
+STREAM_SECONDS = 0.3
+EXAMPLES_PER_OPERATION = 8  # per operation and generation mode (valid / invalid requests)
+ERROR_FIELDS = {"message", "type", "param", "code"}
+AUTHORIZATION = {"Authorization": f"Bearer {DEFAULT_DEV_KEY}"}
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@pytest.fixture
+def fuzzed_app(aws_clients: AwsClients, aws_resources: ResourceNames) -> FastAPI:
+    settings = ApiSettings(
+        table_name=aws_resources.table_name,
+        bucket_name=aws_resources.bucket_name,
+        run_queue_url=aws_resources.run_queue_url,
+        api_key_hashes=f"{hash_api_key(DEFAULT_DEV_KEY)}:local",
+    )
+    dependencies = build_dependencies(settings, clients=aws_clients)
+    table = DynamoTable(
+        aws_clients.dynamodb, settings.table_name, S3BodyStore(aws_clients.s3, settings.bucket_name)
+    )
+    short_streams = RunStreamService(
+        dependencies.runs,
+        DynamoRunRepository(table),
+        DynamoRunEventLog(table),
+        max_stream_seconds=STREAM_SECONDS,
+    )
+    return create_app(replace(dependencies, run_stream=short_streams))
+
+
+def assert_openai_error(body: Any) -> None:
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error = body["error"]
+    assert isinstance(error, dict) and set(error) == ERROR_FIELDS, body
+    assert isinstance(error["message"], str) and error["message"], body
+    assert isinstance(error["type"], str) and error["type"], body
+    assert error["param"] is None or isinstance(error["param"], str), body
+    assert error["code"] is None or isinstance(error["code"], str), body
+
+
+def check_answer(case: Case) -> None:
+    response = case.call(headers=AUTHORIZATION)
+    reproduce = case.as_curl_command(headers=AUTHORIZATION)
+    assert response.status_code < 500, f"{response.status_code} {response.text}\n{reproduce}"
+    if response.status_code >= 400:
+        assert_openai_error(response.json())
+
+
+def seed_objects(app: FastAPI) -> dict[str, str]:
+    """An assistant, a thread with a message and a queued run (which locks it): ids the fuzzer can aim at,
+    so that requests get past "not found" into the handlers."""
+    with TestClient(app, headers=AUTHORIZATION) as client:
+        assistant = client.post("/v1/assistants", json={"model": "fuzz"}).json()
+        thread = client.post("/v1/threads", json={"messages": [{"role": "user", "content": "hi"}]}).json()
+        message = client.get(f"/v1/threads/{thread['id']}/messages").json()["data"][0]
+        run = client.post(f"/v1/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]}).json()
+    return {
+        "assistant_id": assistant["id"],
+        "thread_id": thread["id"],
+        "message_id": message["id"],
+        "run_id": run["id"],
+    }
+
+
+def aimed(case: Case, known_ids: dict[str, str]) -> Case:
+    """The case with every id it names (path, body ``assistant_id``) replaced by an existing object's."""
+    for name in case.path_parameters:
+        if name in known_ids:
+            case.path_parameters[name] = known_ids[name]
+    if isinstance(case.body, dict) and "assistant_id" in case.body:
+        case.body["assistant_id"] = known_ids["assistant_id"]
+    return case
+
+
+def fuzz(operation: APIOperation, mode: GenerationMode, known_ids: dict[str, str]) -> None:
+    cases = operation.as_strategy(generation_mode=mode)
+
+    @FUZZ_SETTINGS
+    @given(case=cases, aim=st.booleans())
+    def answers_well(case: Case, aim: bool) -> None:
+        check_answer(aimed(case, known_ids) if aim else case)
+
+    answers_well()
+
+
+def test_api_never_fails_and_every_error_is_openai_shaped(fuzzed_app: FastAPI) -> None:
+    schema = schemathesis.openapi.from_asgi("/v1/openapi.json", fuzzed_app)
+    # Deletions last, so the objects the other operations aim at still exist while they run.
+    operations = sorted(
+        (result.ok() for result in schema.get_all_operations()),
+        key=lambda operation: operation.method == "delete",
+    )
+    assert len(operations) >= 20, "the document lists every route"
+    known_ids = seed_objects(fuzzed_app)
+    failures: list[str] = []
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            try:
+                fuzz(operation, mode, known_ids)
+            except Unsatisfiable:
+                assert mode == GenerationMode.NEGATIVE  # nothing in this operation can be made invalid
+            except AssertionError as failure:
+                failures.append(f"{operation.label} ({mode.value}): {failure}")
+    assert not failures, "\n\n".join(failures)

@@ -1,7 +1,8 @@
 """What AWS bills for the calls counted by ``infra.aws_call_counter``, at published on-demand prices.
 
-Billing assumptions (stated by ``run_cost.py`` in its output): every DynamoDB item is under 1 KB (1 WRU per
-item written) and every item or query page read is under 4 KB (1 RRU, strongly consistent); transactional
+Billing assumptions (stated by ``run_cost.py`` in its output): a write bills one WRU per started KB of each
+item it carries (``infra.aws_call_counter.write_kilobytes``; updates and deletes count as 1 KB) and every
+item or query page read is under 4 KB (1 RRU, strongly consistent); transactional
 reads and writes cost 2 units per item; SQS bills each call as one request (every payload < 64 KB); S3 bills
 PUT/COPY/POST/LIST and GET/HEAD per 1,000 requests; Lambda bills per request and per GB-second."""
 
@@ -65,15 +66,15 @@ class Prices:
         )
 
 
-def billed_units(call_name: str, calls: float, items: float) -> tuple[str, float]:
+def billed_units(call_name: str, calls: float, items: float, written_kilobytes: float) -> tuple[str, float]:
     """``(unit kind, amount)`` billed for ``calls`` calls of ``"<service>.<Operation>"`` touching ``items``
-    items in all."""
+    items in all, writes carrying ``written_kilobytes`` 1 KB units."""
     service, operation = call_name.split(".", 1)
     if service == "dynamodb":
         if operation in DYNAMODB_READ_RRU_PER_ITEM:
             return RRU, items * DYNAMODB_READ_RRU_PER_ITEM[operation]
         if operation in DYNAMODB_WRITE_WRU_PER_ITEM:
-            return WRU, items * DYNAMODB_WRITE_WRU_PER_ITEM[operation]
+            return WRU, written_kilobytes * DYNAMODB_WRITE_WRU_PER_ITEM[operation]
     if service == "sqs":
         return SQS_REQUESTS, calls
     if service == "s3" and operation in S3_PUT_CLASS:

@@ -19,6 +19,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -29,7 +30,7 @@ from bench.cost_model import FREE, Prices, billed_units, lambda_cost
 from bench.local import api_settings, in_process_client, running_api_stack, worker_settings
 from bench.report import format_table
 from gpu_worker.engines.scripted import ScriptedEngine
-from gpu_worker.reply_events import DEFAULT_FLUSH_PIECES
+from gpu_worker.reply_events import MIN_FLUSH_SECONDS
 from gpu_worker.wiring import build_consumer
 from infra.aws_call_counter import CallTally, counting_aws_calls
 from infra.aws_resources import load_template
@@ -53,14 +54,14 @@ def api_memory_mb() -> int:
 
 
 async def _request(
-    client: httpx.AsyncClient, measured: Measured, method: str, path: str, **kwargs: object
-) -> dict:
+    client: httpx.AsyncClient, measured: Measured, method: str, path: str, json: dict[str, Any] | None = None
+) -> dict[str, Any]:
     started = time.perf_counter()
-    response = await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+    response = await client.request(method, path, json=json)
     measured.api_seconds += time.perf_counter() - started
     measured.api_requests += 1
     response.raise_for_status()
-    body: dict = response.json()
+    body: dict[str, Any] = response.json()
     return body
 
 
@@ -69,7 +70,9 @@ async def measure(stack: LocalStack, arguments: argparse.Namespace) -> Measured:
     api = build_dependencies(api_settings(stack))
     settings = worker_settings(stack, "scripted", receive_wait_seconds=0, heartbeat_seconds=10.0)
     worker_clients = make_aws_clients(settings)
-    engine = ScriptedEngine(reply_tokens=arguments.reply_tokens)
+    engine = ScriptedEngine(
+        reply_tokens=arguments.reply_tokens, token_delay_seconds=1.0 / arguments.tokens_per_second
+    )
     consumer = build_consumer(settings, engine, worker_id="bench-cost", clients=worker_clients)
     async with in_process_client(stack, create_app(api)) as client:
         assistant = (
@@ -117,7 +120,9 @@ def report(measured: Measured, arguments: argparse.Namespace, prices: Prices) ->
     totals: Counter[str] = Counter()
     for side, tally in (("API", measured.api), ("worker", measured.worker)):
         for name in sorted(tally.calls):
-            kind, amount = billed_units(name, tally.calls[name], tally.items[name])
+            kind, amount = billed_units(
+                name, tally.calls[name], tally.items[name], tally.written_kilobytes[name]
+            )
             per_run = amount / runs
             totals[kind] += per_run
             dollars = per_run * prices.per_unit(kind) * 1_000_000
@@ -147,11 +152,13 @@ def report(measured: Measured, arguments: argparse.Namespace, prices: Prices) ->
     assumptions = [
         f"{runs} runs, statuses {dict(measured.statuses)}; per run the client makes {requests_per_run:g} API "
         f"requests: create thread with 1 message, create run, {arguments.polls} run polls, 1 message list",
-        f"worker: scripted engine, {arguments.reply_tokens}-token replies, stream text deltas coalesced per "
-        f"{DEFAULT_FLUSH_PIECES} tokens or 0.1 s; SQS receives include the worker's empty polls while it "
+        f"worker: scripted engine, {arguments.reply_tokens}-token replies at {arguments.tokens_per_second:g} "
+        f"tokens/s, stream text deltas: the first at once, then one per {MIN_FLUSH_SECONDS:g} s; "
+        "SQS receives include the worker's empty polls while it "
         "generates (one run at a time, so no batching across runs)",
-        "DynamoDB: every item < 1 KB written = 1 WRU, < 4 KB read = 1 RRU (a Query page = 1 RRU), "
-        "transactions 2 units per item; GSI and TTL deletes not counted",
+        "DynamoDB: a write = 1 WRU per started KB of each item it carries (sizes measured from the requests; "
+        "updates and deletes counted as 1 KB), a read < 4 KB = 1 RRU (a Query page = 1 RRU), transactions 2 "
+        "units per item; GSI writes and TTL deletes not counted",
         f"Lambda: API function {memory_mb} MB (template.yaml), {seconds_per_request * 1000:.1f} ms per "
         "request (measured here: the app in-process against moto on loopback); x86 GB-s price "
         "(arm64 is 20% lower)",
@@ -183,6 +190,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="completed runs measured (default 20)")
     parser.add_argument("--polls", type=int, default=3, help="run polls per run by the client (default 3)")
     parser.add_argument("--reply-tokens", type=int, default=64, help="reply length in tokens (default 64)")
+    parser.add_argument(
+        "--tokens-per-second", type=float, default=50.0, help="generation speed per run (default 50)"
+    )
     print(asyncio.run(bench(parser.parse_args())))
 
 

@@ -15,7 +15,8 @@ process), with one ``VllmEngine`` (SmolLM2-135M-Instruct, float32, eager) in thi
    direct:   from ``engine.generate`` to its first text chunk;
    pipeline: from ``POST /threads/{id}/runs`` with ``stream: true`` (HTTP, the API process) to the first
              ``thread.message.delta`` event, the run served by the worker wired as in production
-             (``build_consumer``; its text deltas are coalesced per 16 tokens or 0.1 s).
+             (``build_consumer``; its text deltas: the first at once, then coalesced within the
+             worker's write budget).
 Greedy sampling; tokens are counted (replies may stop early), not assumed. Not part of ``make test``.
 """
 
@@ -289,9 +290,9 @@ async def bench(stack: LocalStack, arguments: argparse.Namespace) -> str:
     )
     engine = VllmEngine.start(VllmEngineConfig.from_settings(settings))
     try:
-        await direct_phase(engine, 2, 8)  # warm-up
         results = []
         for count in arguments.concurrency:
+            await direct_phase(engine, count, 4)  # warm-up: the engine's first batch of a new size is slow
             direct_tokens, direct_seconds = await direct_phase(engine, count, arguments.tokens)
             pipeline = await pipeline_phase(engine, settings, count, arguments.tokens)
             results.append(Throughput(count, direct_tokens, direct_seconds, *pipeline))

@@ -38,7 +38,7 @@ from gpu_worker.outcomes import (
     prompt_too_long_outcome,
 )
 from gpu_worker.prompt import PromptTooLongError, build_prompt
-from gpu_worker.reply_events import ReplyEventStream
+from gpu_worker.reply_events import DEFAULT_DELTA_WRITES_PER_SECOND, ReplyEventStream, delta_flush_seconds
 from gpu_worker.tool_calls import tool_call_format
 from gpu_worker.tool_turns import finish_tool_turn, function_definitions, plan_turn, reply_outcome
 
@@ -54,6 +54,8 @@ class ConsumerConfig:
     lease_seconds: int = 60
     heartbeat_seconds: float = 10.0
     cancel_poll_seconds: float = 0.5
+    # All streaming runs together write at most this many text deltas per second (``reply_events``).
+    delta_writes_per_second: float = DEFAULT_DELTA_WRITES_PER_SECOND
     receive_wait_seconds: int = 20
     # Between polls of an empty queue while runs are still generating (``receive_wait_seconds`` may be 0).
     busy_poll_seconds: float = 0.5
@@ -71,6 +73,7 @@ class ConsumerConfig:
             lease_seconds=settings.lease_seconds,
             heartbeat_seconds=settings.heartbeat_seconds,
             cancel_poll_seconds=settings.cancel_poll_seconds,
+            delta_writes_per_second=settings.delta_writes_per_second,
             receive_wait_seconds=settings.receive_wait_seconds,
             default_max_completion_tokens=settings.default_max_completion_tokens,
             context_token_limit=settings.engine_max_model_len,
@@ -305,7 +308,7 @@ class RunConsumer:
         pieces: list[str] = []
         prompt_tokens, completion_tokens, finish = prompt.prompt_tokens, 0, None
         # A turn that may call functions is generated whole: a call is not text to stream.
-        reply = None if turn.offers_tools else ReplyEventStream(self._events, run, turn=turn.number)
+        reply = None if turn.offers_tools else self._reply_stream(run, turn.number)
         if reply is not None:
             await reply.start(self._clock.now())
         try:
@@ -328,6 +331,12 @@ class RunConsumer:
             )
         await reply.flush()
         return reply_outcome(run, turn.number, generation, self._clock.now())
+
+    def _reply_stream(self, run: Run, turn: int) -> ReplyEventStream:
+        def flush_interval() -> float:
+            return delta_flush_seconds(len(self._in_flight), self._config.delta_writes_per_second)
+
+        return ReplyEventStream(self._events, run, flush_interval=flush_interval, turn=turn)
 
     def _tool_steps(self, run: Run) -> list[RunStep]:
         """The run's steps, read only for runs with function tools (they alone have tool turns)."""

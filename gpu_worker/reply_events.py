@@ -1,8 +1,10 @@
 """Stream events of a text reply while it is generated: the ``message_creation`` step and the assistant
 message are announced (``created`` + ``in_progress``), then text deltas are appended to the run's event log
-coalesced: one write per ``flush_seconds`` or ``flush_pieces`` engine pieces, whichever comes first, so a
-500-token reply is tens of writes, not 500. The final message and step events come with the run's final
-write (``EventedRunRepository.finish_run``).
+coalesced. The first text goes out at once (time to first token); after that a run writes at most once per
+``flush_interval()``, which the consumer derives from its delta write budget (``delta_flush_seconds``): every
+0.1 s while few runs stream, slower when many do, so a worker's write rate stays bounded however many runs
+it generates. The final message and step events come with the run's final write
+(``EventedRunRepository.finish_run``).
 
 Every attempt of a run announces the message afresh (same ids, empty content): a re-claimed run restarts
 its reply, and readers keyed by message id (the SDK's accumulators) start over instead of appending the new
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from assistants_core.domain.models import Run
 from assistants_core.services.run_events import (
@@ -25,8 +28,14 @@ from gpu_worker.outcomes import in_progress_reply, reply_message_id
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FLUSH_SECONDS = 0.1
-DEFAULT_FLUSH_PIECES = 16
+MIN_FLUSH_SECONDS = 0.1
+DEFAULT_DELTA_WRITES_PER_SECOND = 100.0
+
+
+def delta_flush_seconds(streaming_runs: int, writes_per_second: float) -> float:
+    """How often each of ``streaming_runs`` runs may write a delta so that together they stay within
+    ``writes_per_second`` (never more often than every ``MIN_FLUSH_SECONDS``)."""
+    return max(MIN_FLUSH_SECONDS, streaming_runs / writes_per_second)
 
 
 class ReplyEventStream:
@@ -35,17 +44,16 @@ class ReplyEventStream:
         publisher: RunEventPublisher,
         run: Run,
         *,
-        flush_seconds: float = DEFAULT_FLUSH_SECONDS,
-        flush_pieces: int = DEFAULT_FLUSH_PIECES,
+        flush_interval: Callable[[], float] = lambda: MIN_FLUSH_SECONDS,
         turn: int = 0,
     ) -> None:
         self._publisher = publisher
         self._run = run
         self._turn = turn  # tool-call turns before this reply (its step id depends on it)
-        self._flush_seconds = flush_seconds
-        self._flush_pieces = flush_pieces
+        self._flush_interval = flush_interval
         self._pending: list[str] = []
         self._last_flush = 0.0
+        self._flushed = False  # the first text is written at once
         self.writes = 0
 
     async def start(self, now: float) -> None:
@@ -63,8 +71,10 @@ class ReplyEventStream:
     async def add(self, text: str) -> None:
         if text:
             self._pending.append(text)
+        if not self._pending:
+            return
         elapsed = asyncio.get_running_loop().time() - self._last_flush
-        if len(self._pending) >= self._flush_pieces or (self._pending and elapsed >= self._flush_seconds):
+        if not self._flushed or elapsed >= self._flush_interval():
             await self.flush()
 
     async def flush(self) -> None:
@@ -80,5 +90,6 @@ class ReplyEventStream:
             return
         finally:
             self._last_flush = asyncio.get_running_loop().time()
+            self._flushed = True
         self._pending.clear()
         self.writes += 1

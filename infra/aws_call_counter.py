@@ -4,7 +4,9 @@ test and the benchmarks (bench/api_latency.py, bench/run_cost.py).
 
 Besides ``"<service>.<Operation>"`` call counts it records how many items each call touched (the entries of a
 ``TransactWriteItems`` / ``TransactGetItems``, the requests of a ``BatchWriteItem`` / ``BatchGetItem``; 1
-otherwise), which is what DynamoDB bills request units on."""
+otherwise) and, for writes, how many 1 KB units the written items take (DynamoDB bills a write one unit per
+started KB of the item; an item the request does not carry whole, an update or delete, counts as one KB):
+what DynamoDB bills request units on."""
 
 from __future__ import annotations
 
@@ -31,6 +33,50 @@ def items_touched(operation: str, params: Mapping[str, Any]) -> int:
     return 1
 
 
+_KB = 1024
+_WRITE_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+def attribute_size(value: Mapping[str, Any]) -> int:
+    """Bytes of one DynamoDB attribute value in the wire format (DynamoDB's item-size rules, closely)."""
+    kind, content = next(iter(value.items()))
+    if kind == "S":
+        return len(str(content).encode())
+    if kind in ("N", "B"):
+        return len(content) if kind == "B" else len(str(content).lstrip("-").replace(".", "")) // 2 + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(1 + item_size({name: inner}) for name, inner in content.items())
+    if kind == "L":
+        return 3 + sum(1 + attribute_size(inner) for inner in content)
+    return sum(len(str(member).encode()) for member in content)  # SS, NS, BS
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """Bytes of an item: attribute names plus values."""
+    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
+
+
+def write_kilobytes(operation: str, params: Mapping[str, Any]) -> int:
+    """1 KB units one write call bills per item (before any transaction factor); 0 for non-writes."""
+    if operation not in _WRITE_OPERATIONS:
+        return 0
+    if operation == "PutItem":
+        return -(-item_size(params.get("Item", {})) // _KB) or 1
+    if operation == "TransactWriteItems":
+        entries = [next(iter(entry.values())) for entry in params.get("TransactItems", [])]
+    elif operation == "BatchWriteItem":
+        entries = [
+            request.get("PutRequest", {})
+            for requests in params.get("RequestItems", {}).values()
+            for request in requests
+        ]
+    else:
+        return 1
+    return sum(-(-item_size(entry["Item"]) // _KB) if "Item" in entry else 1 for entry in entries)
+
+
 def per_service(calls: Mapping[str, int], service: str) -> int:
     """Calls of one service (``"dynamodb"``, ``"s3"``, ``"sqs"``) in a ``"<service>.<Operation>"`` count."""
     return sum(count for name, count in calls.items() if name.startswith(service + "."))
@@ -42,10 +88,23 @@ class CallTally:
 
     calls: Counter[str] = field(default_factory=Counter)
     items: Counter[str] = field(default_factory=Counter)
+    written_kilobytes: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: CallTally) -> None:
         self.calls.update(other.calls)
         self.items.update(other.items)
+        self.written_kilobytes.update(other.written_kilobytes)
+
+    def copy(self) -> CallTally:
+        return CallTally(Counter(self.calls), Counter(self.items), Counter(self.written_kilobytes))
+
+    def since(self, earlier: CallTally) -> CallTally:
+        """What was counted after ``earlier`` (a copy of this tally taken before)."""
+        return CallTally(
+            self.calls - earlier.calls,
+            self.items - earlier.items,
+            self.written_kilobytes - earlier.written_kilobytes,
+        )
 
 
 class AwsCallCounter:
@@ -65,19 +124,19 @@ class AwsCallCounter:
             name = f"{service}.{model.name}"
             self.tally.calls[name] += 1
             self.tally.items[name] += items_touched(model.name, params)
+            self.tally.written_kilobytes[name] += write_kilobytes(model.name, params)
 
         return record
 
     @contextmanager
     def counting(self) -> Iterator[CallTally]:
         """The calls made inside the block (the tally is filled when the block ends)."""
-        before = CallTally(Counter(self.tally.calls), Counter(self.tally.items))
+        before = self.tally.copy()
         result = CallTally()
         try:
             yield result
         finally:
-            result.calls.update(self.tally.calls - before.calls)
-            result.items.update(self.tally.items - before.items)
+            result.add(self.tally.since(before))
 
     def measure(self, action: Callable[[], Any]) -> tuple[Any, Counter[str]]:
         """``action()``'s result and the calls it made."""

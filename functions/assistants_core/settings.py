@@ -42,6 +42,7 @@ class WorkerSettings(AwsSettings):
     lease_seconds: int = 60
     heartbeat_seconds: float = 10.0
     cancel_poll_seconds: float = 0.5
+    delta_writes_per_second: float = Field(default=100.0, gt=0)
     receive_wait_seconds: int = 20
     idle_exit_seconds: float | None = None
     default_max_completion_tokens: int = 512

@@ -20,7 +20,8 @@ Event API (for the worker, tool calling and any code that changes a run):
   ``publish`` stamps nothing itself: build events with the run's ``attempts`` (``run.attempts`` of the
   claimed run) so readers can drop the message/step events of a superseded attempt.
 - Text replies: ``gpu_worker/reply_events.py`` (``ReplyEventStream``) announces the step and message and
-  appends coalesced ``thread.message.delta`` events (one write per ~0.1 s or 16 pieces, not per token).
+  appends coalesced ``thread.message.delta`` events (the first text at once, then at most one write per
+  0.1 s, slower when many runs stream: a per-worker write budget; never one write per token).
 - Streaming responses: ``services/run_stream.py`` (``RunStreamService``): ``stream_after(owner, thread_id,
   run_id, after_seq)`` follows the log until the run closes; ``cursor(thread_id, run_id)`` is the sequence
   number to pass as ``after_seq`` for "events from now on" (e.g. read it before ``submit_tool_outputs``'s

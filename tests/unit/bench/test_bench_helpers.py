@@ -9,7 +9,7 @@ import pytest
 from bench.cold_start import cumulative_import_seconds
 from bench.cost_model import RRU, S3_GETS, S3_PUTS, SQS_REQUESTS, WRU, Prices, billed_units, lambda_cost
 from bench.report import format_table, percentile, ratio
-from infra.aws_call_counter import items_touched, per_service
+from infra.aws_call_counter import item_size, items_touched, per_service, write_kilobytes
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -52,20 +52,34 @@ def test_items_touched_counts_transaction_and_batch_entries() -> None:
 
 
 @pytest.mark.parametrize(
-    "call, calls, items, expected",
+    "call, calls, items, kilobytes, expected",
     [
-        ("dynamodb.GetItem", 3, 3, (RRU, 3)),
-        ("dynamodb.Query", 2, 2, (RRU, 2)),
-        ("dynamodb.PutItem", 2, 2, (WRU, 2)),
-        ("dynamodb.TransactWriteItems", 1, 4, (WRU, 8)),
-        ("dynamodb.TransactGetItems", 1, 2, (RRU, 4)),
-        ("sqs.ReceiveMessage", 5, 5, (SQS_REQUESTS, 5)),
-        ("s3.PutObject", 1, 1, (S3_PUTS, 1)),
-        ("s3.GetObject", 2, 2, (S3_GETS, 2)),
+        ("dynamodb.GetItem", 3, 3, 0, (RRU, 3)),
+        ("dynamodb.Query", 2, 2, 0, (RRU, 2)),
+        ("dynamodb.PutItem", 2, 2, 3, (WRU, 3)),
+        ("dynamodb.TransactWriteItems", 1, 4, 5, (WRU, 10)),
+        ("dynamodb.TransactGetItems", 1, 2, 0, (RRU, 4)),
+        ("sqs.ReceiveMessage", 5, 5, 0, (SQS_REQUESTS, 5)),
+        ("s3.PutObject", 1, 1, 0, (S3_PUTS, 1)),
+        ("s3.GetObject", 2, 2, 0, (S3_GETS, 2)),
     ],
 )
-def test_billed_units(call: str, calls: int, items: int, expected: tuple[str, float]) -> None:
-    assert billed_units(call, calls, items) == expected
+def test_billed_units(call: str, calls: int, items: int, kilobytes: int, expected: tuple[str, float]) -> None:
+    assert billed_units(call, calls, items, kilobytes) == expected
+
+
+def test_write_kilobytes_follow_item_sizes() -> None:
+    small = {"PK": {"S": "THREAD#1"}, "n": {"N": "12345"}}
+    assert item_size(small) == len("PK") + len("THREAD#1") + len("n") + 3
+    large = {"PK": {"S": "x"}, "data": {"S": "y" * 1500}}
+    assert write_kilobytes("PutItem", {"Item": small}) == 1
+    assert write_kilobytes("PutItem", {"Item": large}) == 2
+    transaction = {"TransactItems": [{"Put": {"Item": large}}, {"Update": {"Key": small}}]}
+    assert write_kilobytes("TransactWriteItems", transaction) == 3
+    assert write_kilobytes("BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {"Item": large}}]}}) == 2
+    assert write_kilobytes("GetItem", {"Key": small}) == 0
+    nested = {"m": {"M": {"a": {"L": [{"S": "bc"}, {"BOOL": True}]}}}}
+    assert item_size(nested) == 1 + 3 + (1 + 1 + 3 + (1 + 2) + (1 + 1))
 
 
 def test_prices_per_unit_and_lambda_cost() -> None:

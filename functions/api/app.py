@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.auth import ApiKeyMiddleware
 from api.deps import ApiDependencies
-from api.errors import install_error_handlers
+from api.errors import DOCUMENTED_ERRORS, document_errors, install_error_handlers
 from api.playground import mount_playground
 from api.routers import assistants, messages, runs, steps, threads
 
 # Headers a browser app may read from responses (the SDKs read request ids and rate-limit hints).
 EXPOSED_HEADERS = ["x-request-id", "openai-processing-ms", "retry-after", "openai-version"]
+
+
+def _document_error_responses(app: FastAPI) -> None:
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(dependencies: ApiDependencies) -> FastAPI:
@@ -27,8 +40,9 @@ def create_app(dependencies: ApiDependencies) -> FastAPI:
     install_error_handlers(app)
     # ``runs`` before ``threads``: ``POST /threads/runs`` must not be taken for ``POST /threads/{thread_id}``.
     for router in (assistants.router, runs.router, threads.router, messages.router, steps.router):
-        app.include_router(router, prefix="/v1")
+        app.include_router(router, prefix="/v1", responses=DOCUMENTED_ERRORS)
     mount_playground(app)
+    _document_error_responses(app)
     app.add_middleware(ApiKeyMiddleware, authenticator=dependencies.authenticator)
     # Added last, so outermost: answers preflight before authentication and decorates every response.
     origins = dependencies.cors_allow_origins

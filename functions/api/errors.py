@@ -42,6 +42,34 @@ _DOMAIN_ERRORS: Sequence[tuple[type[AssistantsError], int, str, str | None]] = (
 )
 
 
+# What every operation may answer instead of its result, for the OpenAPI document (FastAPI's default 422
+# validation response is replaced: validation failures are 400s in this envelope).
+DOCUMENTED_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in (
+        (400, "Invalid request (malformed JSON, wrong types, missing fields, a state that forbids it)"),
+        (401, "Missing or invalid API key"),
+        (404, "Unknown id, or an object of another tenant"),
+        (409, "A concurrent change won"),
+        (429, "Rate limited"),
+        (500, "Server error"),
+    )
+}
+VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop FastAPI's 422 validation responses from an OpenAPI document (``DOCUMENTED_ERRORS`` say what
+    is answered instead)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    component_schemas = schema.get("components", {}).get("schemas", {})
+    for name in VALIDATION_SCHEMAS:
+        component_schemas.pop(name, None)
+    return schema
+
+
 def error_response(
     status: int, message: str, error_type: str, *, param: str | None = None, code: str | None = None
 ) -> JSONResponse:

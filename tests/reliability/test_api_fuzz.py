@@ -80,6 +80,8 @@ def check_answer(case: Case) -> None:
     response = case.call(headers=AUTHORIZATION)
     reproduce = case.as_curl_command(headers=AUTHORIZATION)
     assert response.status_code < 500, f"{response.status_code} {response.text}\n{reproduce}"
+    documented = case.operation.definition.raw["responses"]
+    assert str(response.status_code) in documented, f"undocumented {response.status_code}\n{reproduce}"
     if response.status_code >= 400:
         assert_openai_error(response.json())
 

@@ -51,7 +51,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check functions gpu_worker infra tests bench
 
 typecheck: venv
-	$(VENV)/bin/mypy functions/assistants_core functions/api functions/sweeper functions/dlq gpu_worker infra bench
+	$(VENV)/bin/mypy functions/assistants_core functions/api functions/sweeper functions/dlq functions/maintenance gpu_worker infra bench
 
 validate: venv
 	$(VENV)/bin/cfn-lint template.yaml

@@ -7,16 +7,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from assistants_core.adapters.aws import make_aws_clients
-from assistants_core.adapters.dynamodb import DynamoRunEventLog, DynamoRunRepository, DynamoTable
-from assistants_core.adapters.s3_bodies import S3BodyStore
-from assistants_core.adapters.sqs_queue import SqsRunQueue
-from assistants_core.services.clock import SystemClock
-from assistants_core.services.evented_runs import with_run_events
-from assistants_core.services.maintenance import RunMaintenance, SweepReport
+from assistants_core.services.maintenance import SweepReport
 from assistants_core.settings import SweeperSettings
 from infra import local_env
 from infra.local_env import LocalResources
+from maintenance.wiring import build_run_maintenance
 
 log = logging.getLogger("infra.local_sweeper")
 
@@ -31,14 +26,7 @@ def build_local_sweep(resources: LocalResources) -> Callable[[], SweepReport]:
             **local_env.aws_settings_values(resources.endpoint_url),
         }
     )
-    clients = make_aws_clients(settings)
-    table = DynamoTable(clients.dynamodb, settings.table_name, S3BodyStore(clients.s3, settings.bucket_name))
-    maintenance = RunMaintenance(
-        with_run_events(DynamoRunRepository(table), DynamoRunEventLog(table)),
-        SqsRunQueue(clients.sqs, settings.run_queue_url),
-        SystemClock(),
-        requeue_after_seconds=settings.requeue_after_seconds,
-    )
+    maintenance = build_run_maintenance(settings)
 
     def sweep() -> SweepReport:
         report = maintenance.sweep()

@@ -1,0 +1,1 @@
+"""What the scheduled sweeper and the DLQ consumer share: ``RunMaintenance`` composed from settings."""

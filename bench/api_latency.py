@@ -5,8 +5,10 @@
 1. The local stack without the worker (``infra.local_stack.start_local_stack(worker=False)``: moto in this
    process, the API under uvicorn in a child process, loopback only). Runs stay ``queued``.
 2. Load: for each endpoint in turn, ``--requests`` requests from ``--concurrency`` asyncio tasks (httpx), at
-   most ``--seconds`` per endpoint; p50 / p99 latency, and p50 relative to ``GET /assistants/{id}`` (one
-   GetItem: the trivial authenticated baseline) measured in the same run.
+   most ``--seconds`` per endpoint; p50 / p99 latency of the 2xx answers (the others counted as errors),
+   and p50 relative to the baseline: ``GET /assistants/{id}`` of one assistant made beforehand (one GetItem:
+   the trivial authenticated request), a batch of the same size and concurrency measured right before each
+   endpoint, so both are measured in the same stretch of time.
 3. AWS calls: the same requests, a few per endpoint, one at a time through the same app composed in this
    process, counted with ``infra.aws_call_counter`` (deterministic).
 Every created object feeds the next endpoints: threads get the messages and the runs, the runs are read, then
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +45,7 @@ class Scenario:
     assistant_ids: list[str] = field(default_factory=list)
     thread_ids: list[str] = field(default_factory=list)
     runs: list[tuple[str, str]] = field(default_factory=list)  # (thread id, run id)
+    baseline_assistant_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Endpoint:
     call: Callable[[Scenario, int], Call]  # the i-th request
     keep: Callable[[Scenario, dict[str, Any]], None] = lambda scenario, body: None
     unique: Callable[[Scenario], int] | None = None  # how many requests the scenario allows (once each)
+    needs: tuple[str, ...] = ()  # the ``Scenario`` lists (filled by earlier endpoints) its requests use
 
 
 def _nth(items: list[Any], index: int) -> Any:
@@ -68,13 +73,20 @@ def _run_path(scenario: Scenario, index: int) -> str:
     return f"/threads/{thread_id}/runs/{run_id}"
 
 
+BASELINE_BATCH = Endpoint(
+    f"{BASELINE} (baseline)", lambda s, i: Call("GET", f"/assistants/{s.baseline_assistant_id}")
+)
 ENDPOINTS = [
     Endpoint(
         "POST /assistants",
         lambda s, i: Call("POST", "/assistants", {"model": "bench", "name": f"bench {i}"}),
         keep=lambda s, body: s.assistant_ids.append(body["id"]),
     ),
-    Endpoint(BASELINE, lambda s, i: Call("GET", f"/assistants/{_nth(s.assistant_ids, i)}")),
+    Endpoint(
+        BASELINE,
+        lambda s, i: Call("GET", f"/assistants/{_nth(s.assistant_ids, i)}"),
+        needs=("assistant_ids",),
+    ),
     Endpoint("GET /assistants", lambda s, i: Call("GET", "/assistants?limit=20")),
     Endpoint(
         "POST /threads",
@@ -86,34 +98,63 @@ ENDPOINTS = [
         lambda s, i: Call(
             "POST", f"/threads/{_nth(s.thread_ids, i)}/messages", {"role": "user", "content": "hi"}
         ),
+        needs=("thread_ids",),
     ),
     Endpoint(
         "GET /threads/{id}/messages",
         lambda s, i: Call("GET", f"/threads/{_nth(s.thread_ids, i)}/messages?limit=20"),
+        needs=("thread_ids",),
     ),
     Endpoint(
         "POST /threads/{id}/runs",
         lambda s, i: Call("POST", f"/threads/{s.thread_ids[i]}/runs", {"assistant_id": s.assistant_ids[0]}),
         keep=lambda s, body: s.runs.append((body["thread_id"], body["id"])),
         unique=lambda s: len(s.thread_ids),
+        needs=("thread_ids", "assistant_ids"),
     ),
-    Endpoint("GET /threads/{id}/runs/{id}", lambda s, i: Call("GET", _run_path(s, i))),
+    Endpoint("GET /threads/{id}/runs/{id}", lambda s, i: Call("GET", _run_path(s, i)), needs=("runs",)),
     Endpoint(
-        "GET /threads/{id}/runs", lambda s, i: Call("GET", f"/threads/{_nth(s.runs, i)[0]}/runs?limit=20")
+        "GET /threads/{id}/runs",
+        lambda s, i: Call("GET", f"/threads/{_nth(s.runs, i)[0]}/runs?limit=20"),
+        needs=("runs",),
     ),
     Endpoint(
         "POST /threads/{id}/runs/{id}/cancel",
         lambda s, i: Call("POST", f"{_run_path(s, i)}/cancel"),
         unique=lambda s: len(s.runs),
+        needs=("runs",),
     ),
 ]
 
 
 @dataclass
 class Sample:
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # of the 2xx answers
     errors: int = 0
     seconds: float = 0.0
+
+    def p50(self) -> float:
+        """NaN (``n/a``) when no request succeeded."""
+        return percentile(self.latencies, 0.5) if self.latencies else math.nan
+
+    def p99(self) -> float:
+        return percentile(self.latencies, 0.99) if self.latencies else math.nan
+
+
+@dataclass(frozen=True)
+class Measured:
+    endpoint: Sample
+    baseline: Sample  # the baseline batch measured right before the endpoint
+
+
+def require_earlier_results(endpoint: Endpoint, scenario: Scenario) -> None:
+    """Fail fast, naming what is missing, when the endpoints ``endpoint`` depends on created nothing."""
+    missing = [name for name in endpoint.needs if not getattr(scenario, name)]
+    if missing:
+        raise RuntimeError(
+            f"{endpoint.label}: nothing to call it on, no {' or '.join(missing)} were created by the "
+            "endpoints before it (did all their requests fail?)"
+        )
 
 
 async def drive(
@@ -126,6 +167,7 @@ async def drive(
     seconds: float,
 ) -> Sample:
     """``requests`` calls of ``endpoint`` from ``concurrency`` tasks, none started after ``seconds``."""
+    require_earlier_results(endpoint, scenario)
     total = min(requests, endpoint.unique(scenario)) if endpoint.unique else requests
     sample, next_index = Sample(), iter(range(total))
     deadline = time.perf_counter() + seconds
@@ -137,10 +179,11 @@ async def drive(
             call = endpoint.call(scenario, index)
             started = time.perf_counter()
             response = await client.request(call.method, call.path, json=call.body)
-            sample.latencies.append(time.perf_counter() - started)
-            if response.status_code != 200:
+            elapsed = time.perf_counter() - started
+            if not response.is_success:
                 sample.errors += 1
                 continue
+            sample.latencies.append(elapsed)
             endpoint.keep(scenario, response.json())
 
     started = time.perf_counter()
@@ -149,20 +192,22 @@ async def drive(
     return sample
 
 
-async def measure_latency(stack: LocalStack, arguments: argparse.Namespace) -> dict[str, Sample]:
-    samples: dict[str, Sample] = {}
+async def measure_latency(stack: LocalStack, arguments: argparse.Namespace) -> dict[str, Measured]:
+    measured: dict[str, Measured] = {}
     scenario = Scenario()
+    load = {
+        "requests": arguments.requests,
+        "concurrency": arguments.concurrency,
+        "seconds": arguments.seconds,
+    }
     async with http_client(stack) as client:
+        response = await client.post("/assistants", json={"model": "bench", "name": "baseline"})
+        response.raise_for_status()
+        scenario.baseline_assistant_id = response.json()["id"]
         for endpoint in ENDPOINTS:
-            samples[endpoint.label] = await drive(
-                client,
-                endpoint,
-                scenario,
-                requests=arguments.requests,
-                concurrency=arguments.concurrency,
-                seconds=arguments.seconds,
-            )
-    return samples
+            baseline = await drive(client, BASELINE_BATCH, scenario, **load)
+            measured[endpoint.label] = Measured(await drive(client, endpoint, scenario, **load), baseline)
+    return measured
 
 
 async def count_aws_calls(stack: LocalStack) -> dict[str, tuple[int, CallTally]]:
@@ -190,38 +235,48 @@ def _operations(requests: int, tally: CallTally) -> str:
     )
 
 
-def report(samples: dict[str, Sample], counted: dict[str, tuple[int, CallTally]], concurrency: int) -> str:
-    baseline = percentile(samples[BASELINE].latencies, 0.5)
+def report(measured: dict[str, Measured], counted: dict[str, tuple[int, CallTally]], concurrency: int) -> str:
     rows = []
-    for label, sample in samples.items():
-        requests, tally = counted[label]
-        p50, p99 = percentile(sample.latencies, 0.5), percentile(sample.latencies, 0.99)
+    for label, result in measured.items():
+        sample, baseline, (requests, tally) = result.endpoint, result.baseline, counted[label]
         rows.append(
             [
                 label,
                 len(sample.latencies),
                 sample.errors,
                 len(sample.latencies) / sample.seconds,
-                p50 * 1000,
-                p99 * 1000,
-                ratio(p50, baseline),
+                sample.p50() * 1000,
+                sample.p99() * 1000,
+                baseline.p50() * 1000,
+                ratio(sample.p50(), baseline.p50()),
                 *(per_service(tally.calls, service) / requests for service in ("dynamodb", "s3", "sqs")),
                 _operations(requests, tally),
             ]
         )
-    headers = ["endpoint", "requests", "errors", "req/s", "p50 ms", "p99 ms", "p50 / baseline"]
+    headers = [
+        "endpoint",
+        "requests",
+        "errors",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "baseline p50 ms",
+        "p50 / baseline",
+    ]
     headers += ["DynamoDB", "S3", "SQS", "AWS operations per request"]
     return (
-        f"API latency, {concurrency} concurrent clients over loopback HTTP (baseline: {BASELINE}); "
-        f"AWS calls per request counted over {COUNTED_REQUESTS} requests each\n" + format_table(headers, rows)
+        f"API latency, {concurrency} concurrent clients over loopback HTTP; requests, req/s and latencies of "
+        f"the 2xx answers; baseline: a batch of {BASELINE} (the same size and concurrency) measured right "
+        f"before each endpoint; AWS calls per request counted over {COUNTED_REQUESTS} requests each\n"
+        + format_table(headers, rows)
     )
 
 
 async def bench(arguments: argparse.Namespace) -> str:
     with running_api_stack() as stack:
-        samples = await measure_latency(stack, arguments)
+        measured = await measure_latency(stack, arguments)
         counted = await count_aws_calls(stack)
-    return report(samples, counted, arguments.concurrency)
+    return report(measured, counted, arguments.concurrency)
 
 
 def main() -> None:

@@ -11,36 +11,48 @@ import time
 from types import SimpleNamespace
 
 
-def http_api_event(path: str, query: str, key: str) -> dict[str, object]:
+def http_api_event(
+    method: str, path: str, key: str, *, query: str = "", body: dict[str, object] | None = None
+) -> dict[str, object]:
+    """A synthetic API Gateway HTTP API (v2) event (also used by the handler's unit test)."""
     http = {
-        "method": "GET",
+        "method": method,
         "path": path,
         "protocol": "HTTP/1.1",
         "sourceIp": "127.0.0.1",
         "userAgent": "bench",
     }
+    headers = {"authorization": f"Bearer {key}"}
+    if body is not None:
+        headers["content-type"] = "application/json"
     return {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
         "rawQueryString": query,
-        "headers": {"authorization": f"Bearer {key}"},
+        "headers": headers,
         "requestContext": {"http": http, "requestId": "bench", "routeKey": "$default", "stage": "$default"},
+        "body": json.dumps(body) if body is not None else None,
         "isBase64Encoded": False,
     }
+
+
+def lambda_context() -> SimpleNamespace:
+    """The attributes of a Lambda context object that the handler reads."""
+    return SimpleNamespace(
+        function_name="assistants-api",
+        memory_limit_in_mb=1024,
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:assistants-api",
+        aws_request_id="bench",
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--key", required=True)
     key = parser.parse_args().key
-    context = SimpleNamespace(
-        function_name="assistants-api",
-        memory_limit_in_mb=1024,
-        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:assistants-api",
-        aws_request_id="bench",
-    )
-    event = http_api_event("/v1/assistants", "limit=1", key)
+    context = lambda_context()
+    event = http_api_event("GET", "/v1/assistants", key, query="limit=1")
     started = time.perf_counter()
     from api import handler
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 
 
@@ -18,10 +17,6 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     lower, upper = math.floor(position), math.ceil(position)
     weight = position - lower
     return ordered[lower] * (1.0 - weight) + ordered[upper] * weight
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
 
 
 def ratio(value: float, baseline: float) -> float:

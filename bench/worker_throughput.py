@@ -8,9 +8,12 @@ On the local stack without its worker (``start_local_stack(worker=False)``: moto
 process), with one ``VllmEngine`` (SmolLM2-135M-Instruct, float32, eager) in this process:
 1. throughput, for each concurrency N:
    direct:   N concurrent requests straight to the engine (``engine.generate``);
-   pipeline: N runs on N threads stored in DynamoDB and sent to SQS, consumed by ``RunConsumer`` on the SAME
-             engine: claim, prompt from the stored thread, generate, stream events, one finishing
-             transaction, SQS delete. Completion tokens/s of both, their ratio, median run create -> claim.
+   pipeline: N concurrent ``POST /threads/runs`` (HTTP, the API process: thread, message, run and its
+             ``thread.run.created`` events stored, run message sent to SQS), served on the SAME engine by
+             the worker wired as in production (``build_consumer``, ``max_concurrent_runs`` N): claim,
+             prompt from the stored thread, generate, stream events, one finishing transaction, SQS delete.
+             Completion tokens/s of both, their ratio, and the median time from a create request to the
+             worker recording that run's ``thread.run.in_progress`` event (right after its claim).
 2. time to first token, one request at a time, median of ``--ttft-runs``:
    direct:   from ``engine.generate`` to its first text chunk;
    pipeline: from ``POST /threads/{id}/runs`` with ``stream: true`` (HTTP, the API process) to the first
@@ -24,33 +27,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistants_core.adapters.aws import make_aws_clients
-from assistants_core.adapters.dynamodb import (
-    DynamoMessageRepository,
-    DynamoRunEventLog,
-    DynamoRunRepository,
-    DynamoTable,
-    DynamoThreadRepository,
-)
-from assistants_core.adapters.s3_bodies import S3BodyStore
-from assistants_core.adapters.sqs_queue import SqsRunQueue
-from assistants_core.domain import ids
-from assistants_core.domain.models import Message, Run, Thread
-from assistants_core.domain.status import RunStatus
-from assistants_core.ports import RunRef
-from assistants_core.services.clock import SystemClock
-from assistants_core.services.run_events import RunEventPublisher
 from assistants_core.settings import WorkerSettings
-from bench.report import format_table, median, ratio
-from gpu_worker.consumer import ConsumerConfig, RunConsumer
+from bench.report import format_table, percentile, ratio
+from gpu_worker.consumer import RunConsumer
 from gpu_worker.cpu_defaults import apply_cpu_defaults
 from gpu_worker.engines.base import ChatMessage, SamplingOptions
+from gpu_worker.wiring import build_consumer
 
 if TYPE_CHECKING:
     from infra.local_stack import LocalStack
@@ -74,21 +64,32 @@ TTFT_MAX_TOKENS = 16
 DELTA_EVENT = "event: thread.message.delta"
 
 
-@dataclass
-class ClaimRecorder:
-    """Wraps the run repository to time each successful claim."""
+IN_PROGRESS_EVENT = "thread.run.in_progress"
+PIPELINE_TIMEOUT_SECONDS = 600.0  # for all the runs of one concurrency level to finish
 
-    inner: Any
+
+@dataclass
+class ClaimTimes:
+    """When the worker appends each run's ``thread.run.in_progress`` event (its first status event after the
+    claim committed), seen by a botocore hook on the worker's DynamoDB client: the production consumer,
+    unchanged, and no timestamps needed in the event log."""
+
     claimed_at: dict[str, float] = field(default_factory=dict)
 
-    def claim_run(self, thread_id: str, run_id: str, **kwargs: Any) -> Run | None:
-        run: Run | None = self.inner.claim_run(thread_id, run_id, **kwargs)
-        if run is not None:
-            self.claimed_at.setdefault(run_id, time.perf_counter())
-        return run
+    def watch(self, dynamodb: Any) -> None:
+        dynamodb.meta.events.register("before-parameter-build.dynamodb", self._record)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    def _record(self, params: Mapping[str, Any], model: Any, **kwargs: Any) -> None:
+        if model.name == "PutItem":
+            items = [params.get("Item", {})]
+        elif model.name == "TransactWriteItems":
+            items = [entry["Put"]["Item"] for entry in params.get("TransactItems", []) if "Put" in entry]
+        else:
+            return
+        for item in items:
+            if item.get("event") == {"S": IN_PROGRESS_EVENT}:
+                run_id = json.loads(item["data"]["S"])["id"]
+                self.claimed_at.setdefault(run_id, time.perf_counter())  # a re-claim is not a first claim
 
 
 @dataclass(frozen=True)
@@ -131,66 +132,74 @@ async def direct_first_token(engine: Any, index: int) -> float:
     return first
 
 
+async def wait_for_finished_runs(consumer: RunConsumer, consuming: asyncio.Task[None], count: int) -> None:
+    """Until ``consumer`` counted ``count`` finished runs (after each run's final write and SQS delete);
+    raises when the consumer stopped or ``PIPELINE_TIMEOUT_SECONDS`` passed first."""
+    deadline = time.perf_counter() + PIPELINE_TIMEOUT_SECONDS
+    while consumer.finished_runs < count:
+        if consuming.done():
+            consuming.result()  # the consumer's own error, if it had one
+            raise RuntimeError(f"the consumer stopped after {consumer.finished_runs} of {count} runs")
+        if time.perf_counter() > deadline:
+            raise TimeoutError(
+                f"only {consumer.finished_runs} of {count} runs finished within "
+                f"{PIPELINE_TIMEOUT_SECONDS:g} s ({consumer.in_flight} still in flight)"
+            )
+        await asyncio.sleep(0.01)
+
+
 async def pipeline_phase(
-    engine: Any, settings: WorkerSettings, count: int, max_tokens: int
+    engine: Any,
+    stack: LocalStack,
+    settings: WorkerSettings,
+    assistant_id: str,
+    *,
+    count: int,
+    max_tokens: int,
 ) -> tuple[int, float, float]:
-    clients = make_aws_clients(settings)
-    table = DynamoTable(clients.dynamodb, settings.table_name, S3BodyStore(clients.s3, settings.bucket_name))
-    threads, runs = DynamoThreadRepository(table), ClaimRecorder(DynamoRunRepository(table))
-    queue = SqsRunQueue(clients.sqs, settings.run_queue_url)
-    config = ConsumerConfig(
-        max_concurrent_runs=count,
-        default_max_completion_tokens=max_tokens,
-        receive_wait_seconds=RECEIVE_WAIT_SECONDS,
+    from bench.local import http_client
+
+    production = settings.model_copy(
+        update={"max_concurrent_runs": count, "default_max_completion_tokens": max_tokens}
     )
-    consumer = RunConsumer(
-        queue,
-        runs,
-        DynamoMessageRepository(table),
-        engine,
-        events=RunEventPublisher(DynamoRunEventLog(table)),
-        config=config,
-        clock=SystemClock(),
-        worker_id="bench",
-    )
+    clients, claims = make_aws_clients(production), ClaimTimes()
+    claims.watch(clients.dynamodb)
+    consumer = build_consumer(production, engine, worker_id=f"bench-pipeline-{count}", clients=clients)
     consuming = asyncio.create_task(consumer.run_forever())
     await asyncio.sleep(0.5)  # the consumer is long-polling, as a warm worker would be
 
-    created_at: dict[str, float] = {}
+    requested_at: dict[str, float] = {}
+    async with http_client(stack) as client:
 
-    async def create(index: int) -> Run:
-        """What the API's create-run does: store thread, message and run, then send the run message."""
-        now = int(time.time())
-        thread = Thread(id=ids.new_id(ids.THREAD), owner="bench", created_at=now)
-        text = PROMPTS[index % len(PROMPTS)]
-        content = [{"type": "text", "text": {"value": text, "annotations": []}}]
-        message = Message(ids.new_id(ids.MESSAGE), "bench", thread.id, now, "user", content)
-        run = Run(
-            id=ids.new_id(ids.RUN), owner="bench", thread_id=thread.id, assistant_id="asst_bench",
-            created_at=now, status=RunStatus.QUEUED, model=SERVED_MODEL,
-            instructions=INSTRUCTIONS, expires_at=now + 600, temperature=0.0,
-            max_completion_tokens=max_tokens,
-        )  # fmt: skip
-        await asyncio.to_thread(threads.create_thread, thread, [message])
-        await asyncio.to_thread(runs.create_run, run, [])
-        created_at[run.id] = time.perf_counter()
-        await asyncio.to_thread(queue.enqueue_run, RunRef(thread.id, run.id))
-        return run
+        async def create(index: int) -> dict[str, Any]:
+            message = {"role": "user", "content": PROMPTS[index % len(PROMPTS)]}
+            body = {"assistant_id": assistant_id, "thread": {"messages": [message]}}
+            sent = time.perf_counter()
+            response = await client.post("/threads/runs", json=body)
+            response.raise_for_status()
+            run: dict[str, Any] = response.json()
+            requested_at[run["id"]] = sent
+            return run
 
-    started = time.perf_counter()
-    stored_runs = await asyncio.gather(*(create(index) for index in range(count)))  # N concurrent clients
-    while consumer.finished_runs < count:  # counted after each run's final write and SQS delete
-        await asyncio.sleep(0.01)
-    elapsed = time.perf_counter() - started
-    consumer.stop()
-    await consuming
-    current = [runs.find_run(run.thread_id, run.id) for run in stored_runs]
-    statuses = {str(c.status) for c in current if c is not None}
+        started = time.perf_counter()
+        try:
+            created = await asyncio.gather(*(create(index) for index in range(count)))  # N concurrent clients
+            await wait_for_finished_runs(consumer, consuming, count)
+            elapsed = time.perf_counter() - started
+        finally:
+            consumer.stop()
+            await consuming
+        current = [
+            (await client.get(f"/threads/{run['thread_id']}/runs/{run['id']}")).json() for run in created
+        ]
+    statuses = {run["status"] for run in current}
     if statuses - {"completed", "incomplete"}:
         raise RuntimeError(f"unexpected run statuses {statuses}")
-    tokens = sum(c.usage.completion_tokens for c in current if c is not None and c.usage is not None)
-    claim_delays = [runs.claimed_at[run_id] - created for run_id, created in created_at.items()]
-    return tokens, elapsed, median(claim_delays)
+    if missing := set(requested_at) - set(claims.claimed_at):
+        raise RuntimeError(f"no thread.run.in_progress event seen for {sorted(missing)}")
+    tokens = sum(run["usage"]["completion_tokens"] for run in current)
+    claim_delays = [claims.claimed_at[run_id] - sent for run_id, sent in requested_at.items()]
+    return tokens, elapsed, percentile(claim_delays, 0.5)
 
 
 async def streamed_first_token(stack: LocalStack, assistant_id: str, index: int) -> float:
@@ -219,21 +228,14 @@ async def streamed_first_token(stack: LocalStack, assistant_id: str, index: int)
 
 
 async def first_token_phase(
-    engine: Any, stack: LocalStack, settings: WorkerSettings, runs: int
+    engine: Any, stack: LocalStack, settings: WorkerSettings, assistant_id: str, runs: int
 ) -> tuple[list[float], list[float]]:
-    from bench.local import http_client
-    from gpu_worker.wiring import build_consumer
-
     direct = [await direct_first_token(engine, index) for index in range(runs)]
     short_replies = settings.model_copy(update={"default_max_completion_tokens": TTFT_MAX_TOKENS})
     consumer = build_consumer(short_replies, engine, worker_id="bench-ttft")
     consuming = asyncio.create_task(consumer.run_forever())
     try:
-        async with http_client(stack) as client:
-            assistant = await client.post(
-                "/assistants", json={"model": SERVED_MODEL, "instructions": INSTRUCTIONS}
-            )
-        streamed = [await streamed_first_token(stack, assistant.json()["id"], index) for index in range(runs)]
+        streamed = [await streamed_first_token(stack, assistant_id, index) for index in range(runs)]
     finally:
         consumer.stop()
         await consuming
@@ -259,8 +261,8 @@ def report(
             ]
         )
     headers = ["concurrent", "direct tokens", "direct tok/s", "pipeline tokens", "pipeline tok/s"]
-    headers += ["pipeline / direct", "median create->claim ms"]
-    direct_first, streamed_first = median(direct_ttft), median(streamed_ttft)
+    headers += ["pipeline / direct", "median create->in_progress ms"]
+    direct_first, streamed_first = percentile(direct_ttft, 0.5), percentile(streamed_ttft, 0.5)
     ttft_rows = [["direct: engine.generate -> first text chunk", len(direct_ttft), direct_first * 1000, 1.0]]
     ttft_rows.append(
         [
@@ -281,6 +283,18 @@ def report(
     )
 
 
+async def create_greedy_assistant(stack: LocalStack) -> str:
+    """The assistant both pipeline phases run (temperature 0: greedy, as the direct requests)."""
+    from bench.local import http_client
+
+    async with http_client(stack) as client:
+        body = {"model": SERVED_MODEL, "instructions": INSTRUCTIONS, "temperature": 0.0}
+        response = await client.post("/assistants", json=body)
+        response.raise_for_status()
+    assistant_id: str = response.json()["id"]
+    return assistant_id
+
+
 async def bench(stack: LocalStack, arguments: argparse.Namespace) -> str:
     from bench.local import worker_settings
     from gpu_worker.engines.vllm_engine import VllmEngine, VllmEngineConfig
@@ -290,13 +304,18 @@ async def bench(stack: LocalStack, arguments: argparse.Namespace) -> str:
     )
     engine = VllmEngine.start(VllmEngineConfig.from_settings(settings))
     try:
+        assistant_id = await create_greedy_assistant(stack)
         results = []
         for count in arguments.concurrency:
             await direct_phase(engine, count, 4)  # warm-up: the engine's first batch of a new size is slow
             direct_tokens, direct_seconds = await direct_phase(engine, count, arguments.tokens)
-            pipeline = await pipeline_phase(engine, settings, count, arguments.tokens)
+            pipeline = await pipeline_phase(
+                engine, stack, settings, assistant_id, count=count, max_tokens=arguments.tokens
+            )
             results.append(Throughput(count, direct_tokens, direct_seconds, *pipeline))
-        direct_ttft, streamed_ttft = await first_token_phase(engine, stack, settings, arguments.ttft_runs)
+        direct_ttft, streamed_ttft = await first_token_phase(
+            engine, stack, settings, assistant_id, arguments.ttft_runs
+        )
     finally:
         engine.shutdown()
     return report(results, direct_ttft, streamed_ttft, arguments.tokens)

@@ -74,11 +74,13 @@ class RunRepository(Protocol):
         fields: Mapping[str, Any] | None = None,
         step_updates: list[RunStep] | None = None,
     ) -> Run:
-        """Move ``run`` to ``target`` iff its stored status is one of ``status.sources_for(target)``.
+        """Move ``run`` to ``target`` iff the table allows ``run.status -> target`` and the stored status is
+        still ``run.status`` (compare-and-set: a decision made on an outdated read is refused).
 
         ``fields`` are Run attribute names to set at the same time (e.g. ``cancelled_at``). A terminal target
         clears ``thread.active_run_id`` in the same transaction. Returns the updated run; raises
-        ``InvalidRunStateError`` when the stored status does not allow it."""
+        ``InvalidRunStateError`` when the move is not allowed or the stored status changed (callers read
+        again and decide anew)."""
 
     def claim_run(
         self, thread_id: str, run_id: str, *, worker_id: str, lease_seconds: int, now: float

@@ -5,7 +5,6 @@ port (to open the page cross-origin), and the browser runtime (Debian's Chromium
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import shutil
@@ -18,11 +17,9 @@ from pathlib import Path
 import pytest
 
 from api.playground import PLAYGROUND_DIRECTORY
-from assistants_core.settings import WorkerSettings
-from gpu_worker.consumer import RunConsumer
 from gpu_worker.engines.scripted import ScriptedEngine
-from gpu_worker.wiring import build_consumer
 from tests.e2e.conftest import HOST, LocalStackHandle, running_local_stack
+from tests.e2e.streaming_worker import running_worker, worker_settings
 
 BROWSER_DIR = Path(__file__).resolve().parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -58,37 +55,6 @@ def browser_runtime() -> BrowserRuntime:
     return BrowserRuntime(node=node, driver=BROWSER_DIR / "drive_playground.mjs")
 
 
-class _ScriptedWorker:
-    """The worker's consumer (wired as ``gpu_worker.main`` wires it) on its own thread and event loop."""
-
-    def __init__(self, settings: WorkerSettings) -> None:
-        self._settings = settings
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._consumer: RunConsumer | None = None
-        self._thread = threading.Thread(target=self._run, name="browser-test-worker", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        if not self._ready.wait(timeout=30):
-            raise RuntimeError("the scripted worker did not start")
-
-    def stop(self) -> None:
-        if self._loop is not None and self._consumer is not None:
-            self._loop.call_soon_threadsafe(self._consumer.stop)
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        async def serve() -> None:
-            self._loop = asyncio.get_running_loop()
-            engine = ScriptedEngine(token_delay_seconds=TOKEN_DELAY_SECONDS)
-            self._consumer = build_consumer(self._settings, engine, worker_id="browser-test-worker")
-            self._ready.set()
-            await self._consumer.run_forever()
-
-        asyncio.run(serve())
-
-
 @pytest.fixture(scope="module")
 def playground_stack() -> Iterator[LocalStackHandle]:
     """The e2e stack for this module only: stopped (and its variables unset) before other suites run."""
@@ -100,15 +66,12 @@ def playground_stack() -> Iterator[LocalStackHandle]:
 def scripted_worker(playground_stack: LocalStackHandle) -> Iterator[None]:
     # Resource names and the moto endpoint come from the stack's ASSISTANTS_* environment; the scripted
     # engine loads no model.
-    settings = WorkerSettings(  # type: ignore[call-arg]
-        model_path="scripted", receive_wait_seconds=1, heartbeat_seconds=1.0, cancel_poll_seconds=0.1
-    )
-    worker = _ScriptedWorker(settings)
-    worker.start()
-    try:
+    with running_worker(
+        lambda: ScriptedEngine(token_delay_seconds=TOKEN_DELAY_SECONDS),
+        worker_settings(),
+        worker_id="browser-test-worker",
+    ):
         yield
-    finally:
-        worker.stop()
 
 
 class _QuietStaticHandler(SimpleHTTPRequestHandler):

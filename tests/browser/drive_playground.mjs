@@ -1,11 +1,14 @@
 // Drives the playground in Debian's Chromium (playwright-core, no browser download) and prints what it
 // observed as one JSON line; the pytest side (test_playground.py) asserts on it.
 //
-//   node drive_playground.mjs '{"pageUrl": ..., "baseUrl": ..., "apiKey": ..., "message": ...,
-//                              "screenshotPath": ..., "viewport": {"width": ..., "height": ...}}'
+//   node drive_playground.mjs '{"pageUrl": ..., "apiKey": ..., "message": ..., "confirmLinkedServer": ...,
+//                              "streamRoute": ..., "screenshotPath": ..., "viewport": {"width": ..., "height": ...}}'
 //
-// baseUrl is typed into the page's field only when given (cross-origin); otherwise the page's default
-// (its own origin + /v1) is kept.
+// confirmLinkedServer: the page was opened with `?base_url=` of another origin; the driver records what the
+// page shows (and sends) before pressing "Use this server", then presses it. streamRoute rewrites the
+// answer to the page's `stream: true` run POST: "refuse" answers OpenAI's 400 on param "stream" (the page
+// must fall back to polling), "truncate" cuts the event stream after its first message delta (the page must
+// poll the run to its end).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +20,12 @@ const CHROMIUM_FLAGS = [
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ];
 const STEP_TIMEOUT_MS = 30_000;
+const STREAMING_REFUSED = {
+  error: {
+    message: "Streaming is not supported by this server.", type: "invalid_request_error", param: "stream",
+    code: null,
+  },
+};
 
 // Records every distinct text the assistant's reply bubble shows, to tell token-by-token rendering from a
 // reply that appears at once.
@@ -29,6 +38,43 @@ function recordReplyTexts() {
     const seen = window.__replyTexts;
     if (text && seen[seen.length - 1] !== text) seen.push(text);
   }).observe(document, { childList: true, subtree: true, characterData: true });
+}
+
+// Intercepts the page's `stream: true` run POSTs as `mode` says; returns how many it intercepted.
+async function routeStreamRequests(page, mode) {
+  const intercepted = { count: 0 };
+  await page.route("**/threads/*/runs", async (route) => {
+    const request = route.request();
+    if (request.method() !== "POST" || !(request.postDataJSON() || {}).stream) return route.continue();
+    intercepted.count += 1;
+    if (mode === "refuse") {
+      return route.fulfill({ status: 400, contentType: "application/json", body: JSON.stringify(STREAMING_REFUSED) });
+    }
+    const response = await route.fetch();  // the whole stream: it ends with the run
+    const frames = (await response.text()).split("\n\n");
+    const firstDelta = frames.findIndex((frame) => frame.includes("event: thread.message.delta"));
+    return route.fulfill({ response, body: `${frames.slice(0, firstDelta + 1).join("\n\n")}\n\n` });
+  });
+  return intercepted;
+}
+
+// Records what the page shows for a `?base_url=` of another origin, and that it sends nothing there (not
+// even on "Reload"), then presses "Use this server".
+async function confirmLinkedServer(page, requestedUrls, listLoaded) {
+  const linkedBaseUrl = await page.inputValue("#base-url");
+  const noticeVisible = await page.isVisible("#linked-server");
+  const noticeServer = await page.textContent("#linked-server-url");
+  await page.click("#refresh-assistants");
+  await page.waitForSelector(listLoaded);
+  const shown = {
+    noticeVisible,
+    noticeServer,
+    optionBeforeConfirm: await page.textContent("#assistant-select option"),
+    requestsBeforeConfirm: requestedUrls.filter((url) => url.startsWith(linkedBaseUrl)).length,
+  };
+  await page.click("#use-linked-server");
+  shown.noticeHiddenAfterConfirm = await page.isHidden("#linked-server");
+  return shown;
 }
 
 async function main() {
@@ -53,14 +99,17 @@ async function main() {
       }
     });
     failurePage = page;
+    const requestedUrls = [];
+    page.on("request", (request) => requestedUrls.push(request.url()));
+    const streamRequests = options.streamRoute ? await routeStreamRequests(page, options.streamRoute) : null;
     await page.addInitScript(recordReplyTexts);
     await page.goto(options.pageUrl);
     const listLoaded = '#assistant-select[aria-busy="false"]';
     await page.waitForSelector(listLoaded);
     const defaultBaseUrl = await page.inputValue("#base-url");
     const defaultApiKey = await page.inputValue("#api-key");
+    const linkedServer = options.confirmLinkedServer ? await confirmLinkedServer(page, requestedUrls, listLoaded) : null;
 
-    if (options.baseUrl) await page.fill("#base-url", options.baseUrl);
     // The default key (sk-local-dev) is not one this stack knows: the API's 401 envelope must show.
     await page.click("#refresh-assistants");
     await page.waitForSelector(listLoaded);
@@ -73,9 +122,15 @@ async function main() {
 
     await page.fill("#assistant-name", "Browser test assistant");
     await page.fill("#assistant-instructions", "Repeat what the user said.");
+    // Another test's assistant may be selected already: wait for the list to select a new one.
+    const selectedBefore = await page.inputValue("#assistant-select");
     await page.click("#create-assistant");
-    await page.waitForFunction(() => document.querySelector("#assistant-select").value.startsWith("asst_"));
+    await page.waitForFunction((before) => {
+      const selected = document.querySelector("#assistant-select").value;
+      return selected.startsWith("asst_") && selected !== before;
+    }, selectedBefore);
     const assistantId = await page.inputValue("#assistant-select");
+    const createdStatus = await page.textContent("#status");
 
     await page.fill("#message-input", options.message);
     await page.press("#message-input", "Enter");  // keyboard: Enter sends
@@ -85,9 +140,11 @@ async function main() {
     const result = {
       defaultBaseUrl,
       defaultApiKey,
+      linkedServer,
       unauthorizedError,
       errorAfterKey,
       assistantId,
+      createdStatus,
       userText: await page.textContent('#transcript li[data-role="user"] .text'),
       replyText: await reply.locator(".text").textContent(),
       transport: await reply.getAttribute("data-transport"),
@@ -97,6 +154,7 @@ async function main() {
       status: await page.textContent("#status"),
       errorVisible: await page.isVisible("#error"),
       inputFocused: await page.evaluate(() => document.activeElement.id === "message-input"),
+      streamRequestsIntercepted: streamRequests ? streamRequests.count : null,
       consoleErrors,
     };
     if (options.screenshotPath) await page.screenshot({ path: options.screenshotPath });

@@ -1,7 +1,9 @@
 """The playground page (``/playground``) in headless Chromium against the local stack with a scripted worker:
 the page loads without a key, shows the API's 401 envelope for a wrong key, creates an assistant, sends a
-message with the keyboard and renders the deterministic reply (streamed token by token where the server
-streams; created and polled where it does not), same-origin and cross-origin. A screenshot is checked."""
+message with the keyboard and renders the deterministic reply streamed token by token, same-origin and
+cross-origin (a ``?base_url=`` of another origin is used only once the user confirms it). With the stream
+POST rewritten in the browser: a server refusing ``stream`` gets create-run + polling, and a stream cut
+before the run's end is followed by polling the run. A screenshot is checked."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import json
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -27,21 +30,6 @@ DRIVER_TIMEOUT_SECONDS = 120
 MIN_LUMINANCE_VARIANCE = 100.0
 
 
-def _server_streams(stack: LocalStackHandle, assistant_id: str) -> bool:
-    """Whether the API answers ``stream: true`` with an event stream (not its 400 on ``param: stream``)."""
-    headers = {"Authorization": f"Bearer {stack.api_key}", "OpenAI-Beta": "assistants=v2"}
-    with httpx.Client(base_url=stack.base_url, headers=headers, timeout=30) as client:
-        thread = client.post("/threads", json={"messages": [{"role": "user", "content": "probe"}]}).json()
-        with client.stream(
-            "POST", f"/threads/{thread['id']}/runs", json={"assistant_id": assistant_id, "stream": True}
-        ) as response:
-            response.read()
-            if response.status_code == 400 and response.json()["error"]["param"] == "stream":
-                return False
-            assert response.status_code == 200, response.text
-            return response.headers["content-type"].startswith("text/event-stream")
-
-
 def _drive(runtime: BrowserRuntime, **options: Any) -> dict[str, Any]:
     completed = subprocess.run(
         [runtime.node, str(runtime.driver), json.dumps(options)],
@@ -56,7 +44,7 @@ def _drive(runtime: BrowserRuntime, **options: Any) -> dict[str, Any]:
     return result
 
 
-def _assert_chatted(result: dict[str, Any], stack: LocalStackHandle, *, expected_base_url: str) -> None:
+def _assert_chatted(result: dict[str, Any], *, expected_base_url: str) -> None:
     assert result["defaultApiKey"] == "sk-local-dev"
     assert result["defaultBaseUrl"] == expected_base_url
     assert result["unauthorizedError"] == (
@@ -64,27 +52,26 @@ def _assert_chatted(result: dict[str, Any], stack: LocalStackHandle, *, expected
     )
     assert not result["errorAfterKey"]
     assert result["assistantId"].startswith("asst_")
+    assert result["createdStatus"] == f"Created assistant {result['assistantId']}"
     assert result["userText"] == MESSAGE
     assert result["replyText"] == EXPECTED_REPLY
     assert result["threadId"].startswith("thread_")
     assert not result["errorVisible"]
     assert result["inputFocused"]
     assert result["consoleErrors"] == []
-    if _server_streams(stack, result["assistantId"]):
-        assert result["transport"] == "stream"
-        assert result["deltaEvents"] > 1
-        assert "(streaming)" in result["status"] and "completed" in result["status"]
-        # Rendered as it streamed: the bubble showed a strict prefix of the reply before the whole reply,
-        # and every text it showed was a prefix (the worker coalesces tokens into ~0.1 s deltas).
-        texts = result["replyTexts"]
-        assert len(texts) >= 2
-        assert len(texts[0]) < len(EXPECTED_REPLY)
-        assert texts[-1] == EXPECTED_REPLY
-        assert all(EXPECTED_REPLY.startswith(text) for text in texts)
-    else:
-        assert result["transport"] == "poll"
-        assert "(polling)" in result["status"] and "completed" in result["status"]
-        assert result["replyTexts"] == [EXPECTED_REPLY]
+
+
+def _assert_streamed(result: dict[str, Any]) -> None:
+    assert result["transport"] == "stream"
+    assert result["deltaEvents"] > 1
+    assert "(streaming)" in result["status"] and "completed" in result["status"]
+    # Rendered as it streamed: the bubble showed a strict prefix of the reply before the whole reply, and
+    # every text it showed was a prefix (the worker coalesces tokens into ~0.1 s deltas).
+    texts = result["replyTexts"]
+    assert len(texts) >= 2
+    assert len(texts[0]) < len(EXPECTED_REPLY)
+    assert texts[-1] == EXPECTED_REPLY
+    assert all(EXPECTED_REPLY.startswith(text) for text in texts)
 
 
 def test_playground_chats_same_origin_and_the_screenshot_shows_it(
@@ -103,28 +90,80 @@ def test_playground_chats_same_origin_and_the_screenshot_shows_it(
         screenshotPath=str(screenshot),
         viewport=VIEWPORT,
     )
-    _assert_chatted(result, playground_stack, expected_base_url=playground_stack.base_url)
+    _assert_chatted(result, expected_base_url=playground_stack.base_url)
+    _assert_streamed(result)
 
     image = decode_png(screenshot.read_bytes())
     assert (image.width, image.height) == (VIEWPORT["width"], VIEWPORT["height"])
     assert image.luminance_variance() > MIN_LUMINANCE_VARIANCE
 
 
-def test_playground_opened_from_another_origin_calls_the_api_cross_origin(
+def test_playground_opened_from_another_origin_calls_the_api_once_the_user_confirms_it(
     browser_runtime: BrowserRuntime,
     playground_stack: LocalStackHandle,
     scripted_worker: None,
     other_origin: str,
 ) -> None:
+    # README's cross-origin usage: the static folder served elsewhere, the API linked with ?base_url=.
+    base_url_query = urlencode({"base_url": playground_stack.base_url})
     result = _drive(
         browser_runtime,
-        pageUrl=f"{other_origin}/index.html",
-        baseUrl=playground_stack.base_url,
+        pageUrl=f"{other_origin}/index.html?{base_url_query}",
         apiKey=playground_stack.api_key,
         message=MESSAGE,
+        confirmLinkedServer=True,
         viewport=VIEWPORT,
     )
-    _assert_chatted(result, playground_stack, expected_base_url=f"{other_origin}/v1")
+    assert result["linkedServer"] == {
+        "noticeVisible": True,
+        "noticeServer": playground_stack.base_url,
+        "optionBeforeConfirm": "Confirm the server above to load assistants",
+        "requestsBeforeConfirm": 0,
+        "noticeHiddenAfterConfirm": True,
+    }
+    _assert_chatted(result, expected_base_url=playground_stack.base_url)
+    _assert_streamed(result)
+
+
+def _chat_same_origin_with_the_stream_rewritten(
+    runtime: BrowserRuntime, stack: LocalStackHandle, stream_route: str
+) -> dict[str, Any]:
+    """A same-origin chat whose ``stream: true`` run POST the driver rewrites (see drive_playground.mjs)."""
+    result = _drive(
+        runtime,
+        pageUrl=f"{stack.base_url.removesuffix('/v1')}/playground",
+        apiKey=stack.api_key,
+        message=MESSAGE,
+        streamRoute=stream_route,
+        viewport=VIEWPORT,
+    )
+    _assert_chatted(result, expected_base_url=stack.base_url)
+    assert result["streamRequestsIntercepted"] == 1
+    assert "(polling)" in result["status"] and "completed" in result["status"]
+    return result
+
+
+def test_playground_polls_where_the_server_refuses_to_stream(
+    browser_runtime: BrowserRuntime, playground_stack: LocalStackHandle, scripted_worker: None
+) -> None:
+    result = _chat_same_origin_with_the_stream_rewritten(browser_runtime, playground_stack, "refuse")
+    assert result["transport"] == "poll"
+    assert result["replyTexts"] == [EXPECTED_REPLY]
+
+
+def test_playground_polls_the_run_to_its_end_when_the_stream_stops_early(
+    browser_runtime: BrowserRuntime, playground_stack: LocalStackHandle, scripted_worker: None
+) -> None:
+    result = _chat_same_origin_with_the_stream_rewritten(browser_runtime, playground_stack, "truncate")
+    # The stream stopped after its first delta, before the run's terminal event: the page showed that
+    # delta, then polled the run until it completed and showed the whole message.
+    assert result["transport"] == "stream+poll"
+    assert result["deltaEvents"] == 1
+    texts = result["replyTexts"]
+    assert len(texts) == 2
+    assert len(texts[0]) < len(EXPECTED_REPLY)
+    assert texts[-1] == EXPECTED_REPLY
+    assert EXPECTED_REPLY.startswith(texts[0])
 
 
 def test_the_page_loads_without_a_key_and_api_calls_still_need_one(

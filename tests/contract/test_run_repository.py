@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -150,10 +151,9 @@ def test_transition_table_is_enforced_by_the_stored_status(
         thread_repo.create_thread(thread, [])
         run = make_run(thread, status=source)
         run_repo.create_run(run, [])
-        stale = make_run(thread, id=run.id, status=RunStatus.QUEUED)  # the caller's copy may be outdated
         if target in ALLOWED_TRANSITIONS[source]:
             updated = run_repo.transition_run(
-                stale, target, fields={"last_error": {"code": "c", "message": "m"}}
+                run, target, fields={"last_error": {"code": "c", "message": "m"}}
             )
             assert updated.status == target
             stored = run_repo.get_run(OWNER, thread.id, run.id)
@@ -165,7 +165,7 @@ def test_transition_table_is_enforced_by_the_stored_status(
             assert locked == (None if target.is_terminal else run.id), (source, target)
         else:
             with pytest.raises(InvalidRunStateError) as raised:
-                run_repo.transition_run(stale, target)
+                run_repo.transition_run(run, target)
             assert str(source) in raised.value.message, (source, target)
             assert run_repo.get_run(OWNER, thread.id, run.id).status == source, (source, target)
     fresh_thread = make_thread()
@@ -174,6 +174,23 @@ def test_transition_table_is_enforced_by_the_stored_status(
     with pytest.raises(InvalidRunStateError) as raised:
         run_repo.transition_run(completed, RunStatus.CANCELLED)
     assert raised.value.message == "Cannot cancel run with status 'completed'."
+
+
+def test_a_transition_decided_on_an_outdated_read_changes_nothing(
+    thread_repo: DynamoThreadRepository, run_repo: DynamoRunRepository
+) -> None:
+    """The caller read ``in_progress`` and decided to cancel; meanwhile the run went to ``requires_action``
+    (from which ``cancelling`` would leave it with no worker): the write is refused, nothing changes."""
+    thread = make_thread()
+    thread_repo.create_thread(thread, [])
+    stored = make_run(thread, status=RunStatus.REQUIRES_ACTION)
+    run_repo.create_run(stored, [])
+    outdated = replace(stored, status=RunStatus.IN_PROGRESS)
+    with pytest.raises(InvalidRunStateError) as raised:
+        run_repo.transition_run(outdated, RunStatus.CANCELLING)
+    assert "requires_action" in raised.value.message
+    assert run_repo.get_run(OWNER, thread.id, stored.id).status == RunStatus.REQUIRES_ACTION
+    assert thread_repo.get_thread(OWNER, thread.id).active_run_id == stored.id
 
 
 def test_claim_renew_and_reclaim_after_lease_expiry(thread: Thread, run_repo: DynamoRunRepository) -> None:

@@ -23,6 +23,7 @@ from api.auth import hash_api_key
 from api.deps import ApiDependencies, build_dependencies
 from assistants_core.adapters.aws import AwsClients, make_aws_clients
 from assistants_core.settings import ApiSettings, AwsSettings, get_api_settings
+from infra import moto_dynamodb
 from infra.aws_resources import ResourceNames, create_resources
 
 HOST = "127.0.0.1"
@@ -69,6 +70,7 @@ def running_local_stack() -> Iterator[LocalStackHandle]:
     """The stack, its ``ASSISTANTS_*`` variables set in this process while it runs (other suites, e.g.
     tests/browser, start their own with a narrower scope)."""
     moto_port = free_port(HOST)
+    moto_dynamodb.install()  # as the local stack: atomic DynamoDB requests, cheap transaction rollback
     moto = ThreadedMotoServer(ip_address=HOST, port=moto_port, verbose=False)
     moto.start()
     endpoint = f"http://{HOST}:{moto_port}"

@@ -12,7 +12,7 @@ the lease ends. After every step:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hypothesis import settings
@@ -101,15 +101,18 @@ def run_lifecycle(table: DynamoTable, threads: DynamoThreadRepository, runs: Dyn
         # -- rules: every write, aimed anywhere -----------------------------------------------------------
         @rule(data=st.data())
         def transition(self, data: st.DataObject) -> None:
-            """The API (cancel, tool outputs) and the sweeper (expire, cancel, fail)."""
+            """The API (cancel, tool outputs) and the sweeper (expire, cancel, fail), deciding on the status
+            they read: the current one, or (half the time) any status, possibly an outdated read."""
             status = self._draw_status(data)
+            read: RunStatus = data.draw(st.just(self.expected.status) | statuses)
             before = self._items()
             try:
-                runs.transition_run(self.expected.run, status)
+                runs.transition_run(replace(self.expected.run, status=read), status)
             except InvalidRunStateError:
-                assert not self.expected.status.can_become(status)
+                assert read != self.expected.status or not read.can_become(status)
                 assert self._items() == before
                 return
+            assert read == self.expected.status, f"a write decided on an outdated read ({read}) was accepted"
             self._moved(status)
 
         @rule(worker=workers, after_lease_end=st.booleans())

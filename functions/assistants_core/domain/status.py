@@ -45,8 +45,9 @@ ALLOWED_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
             RunStatus.EXPIRED,
         }
     ),
+    # No worker holds a run waiting for tool outputs: a cancel ends it at once (no ``cancelling``).
     RunStatus.REQUIRES_ACTION: frozenset(
-        {RunStatus.QUEUED, RunStatus.CANCELLING, RunStatus.CANCELLED, RunStatus.EXPIRED, RunStatus.FAILED}
+        {RunStatus.QUEUED, RunStatus.CANCELLED, RunStatus.EXPIRED, RunStatus.FAILED}
     ),
     RunStatus.CANCELLING: frozenset({RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.EXPIRED}),
     RunStatus.CANCELLED: frozenset(),

@@ -16,6 +16,7 @@ from api.auth import hash_api_key
 from api.deps import ApiDependencies, build_dependencies
 from assistants_core.adapters.aws import AwsClients
 from assistants_core.settings import ApiSettings
+from infra import moto_dynamodb
 from infra.aws_resources import ResourceNames, create_resources
 
 KEY_A = "sk-test-tenant-a"
@@ -56,6 +57,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    moto_dynamodb.install()  # DynamoDB requests isolated as the service does (tests/conftest.py does too)
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
         clients = AwsClients(

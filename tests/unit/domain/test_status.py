@@ -37,6 +37,7 @@ def test_active_and_terminal_partition_the_statuses() -> None:
         (RunStatus.COMPLETED, RunStatus.CANCELLED, False),
         (RunStatus.IN_PROGRESS, RunStatus.IN_PROGRESS, True),
         (RunStatus.REQUIRES_ACTION, RunStatus.QUEUED, True),
+        (RunStatus.REQUIRES_ACTION, RunStatus.CANCELLING, False),
     ],
 )
 def test_transition_table(source: RunStatus, target: RunStatus, allowed: bool) -> None:

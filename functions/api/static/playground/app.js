@@ -1,11 +1,15 @@
 // The playground UI: connection settings, pick or create an assistant, chat in a thread. Replies stream
-// token by token over SSE (`stream: true`); a server without streaming gets create-run + polling instead.
+// token by token over SSE (`stream: true`); a server without streaming gets create-run + polling instead, and
+// a stream that ends before its run does (the server caps a stream's duration, a proxy cut it) is followed by
+// polling the run. A `?base_url=` of another origin is only used once the user confirms it (it gets the key).
 import { ApiError, AssistantsClient, TERMINAL_RUN_STATUSES, textOf } from "./api.js";
 
 const POLL_INTERVAL_MS = 400;
 const byId = (id) => document.getElementById(id);
 const ui = {
   settings: byId("settings"), baseUrl: byId("base-url"), apiKey: byId("api-key"),
+  linkedServer: byId("linked-server"), linkedServerUrl: byId("linked-server-url"),
+  useLinkedServer: byId("use-linked-server"),
   assistantForm: byId("assistant-form"), assistantSelect: byId("assistant-select"),
   refreshAssistants: byId("refresh-assistants"), name: byId("assistant-name"),
   model: byId("assistant-model"), instructions: byId("assistant-instructions"),
@@ -14,9 +18,21 @@ const ui = {
   status: byId("status"), error: byId("error"),
 };
 
-const state = { threadId: null, run: null, streaming: null, busy: false };
+// unconfirmedBaseUrl: a `?base_url=` of another origin, not yet confirmed with "Use this server".
+const state = { threadId: null, run: null, streaming: null, busy: false, unconfirmedBaseUrl: null };
+
+const normalizedBaseUrl = (url) => url.trim().replace(/\/+$/, "");
+
+// Whether the field still holds a linked server the user has not confirmed (typing another one is theirs).
+function awaitingServerConfirmation() {
+  return state.unconfirmedBaseUrl !== null && normalizedBaseUrl(ui.baseUrl.value) === state.unconfirmedBaseUrl;
+}
 
 function client() {
+  if (awaitingServerConfirmation()) {
+    throw new Error(`This link points the page at ${state.unconfirmedBaseUrl}: press "Use this server" ` +
+      "to send requests (and your API key) there, or enter another base URL.");
+  }
   return new AssistantsClient({ baseUrl: ui.baseUrl.value.trim(), apiKey: ui.apiKey.value.trim() });
 }
 
@@ -66,6 +82,11 @@ async function loadAssistants(selectId) {
   clearError();
   const load = ++assistantLoads;
   const wanted = selectId || ui.assistantSelect.value;
+  if (awaitingServerConfirmation()) {
+    ui.assistantSelect.replaceChildren(new Option("Confirm the server above to load assistants", ""));
+    ui.assistantSelect.setAttribute("aria-busy", "false");
+    return;
+  }
   ui.assistantSelect.setAttribute("aria-busy", "true");
   try {
     const page = await client().listAssistants();
@@ -122,8 +143,8 @@ async function sendMessage(event) {
     return;
   }
   setBusy(true);
-  const api = client();
   try {
+    const api = client();
     if (!state.threadId) {
       state.threadId = (await api.createThread()).id;
       ui.threadLabel.textContent = state.threadId;
@@ -155,6 +176,21 @@ async function sendMessage(event) {
 
 async function streamReply(api, assistantId, reply) {
   reply.item.dataset.transport = "stream";
+  try {
+    await renderStream(api, assistantId, reply);
+  } catch (error) {
+    if (!state.run) throw error;  // the connection broke once the run existed: follow it by polling below
+  }
+  if (!TERMINAL_RUN_STATUSES.has(state.run.status)) {
+    // The stream ended before its run did: poll the run until it ends, then show its message.
+    reply.item.dataset.transport = "stream+poll";
+    await showRunReply(api, await awaitRun(api, state.run), reply);
+    return;
+  }
+  reply.item.dataset.state = "done";
+}
+
+async function renderStream(api, assistantId, reply) {
   let deltas = 0;
   for await (const { event, data } of api.streamRun(state.threadId, assistantId)) {
     if (event.startsWith("thread.run.") && !event.startsWith("thread.run.step.")) {
@@ -175,12 +211,16 @@ async function streamReply(api, assistantId, reply) {
       break;
     }
   }
-  reply.item.dataset.state = "done";
+  if (!state.run) throw new Error("The event stream ended before the run was created.");
 }
 
 async function pollReply(api, assistantId, reply) {
   reply.item.dataset.transport = "poll";
-  let run = await api.createRun(state.threadId, assistantId);
+  await showRunReply(api, await awaitRun(api, await api.createRun(state.threadId, assistantId)), reply);
+}
+
+// Retrieves the run until it is terminal (or requires action) and returns it.
+async function awaitRun(api, run) {
   state.run = run;
   while (!TERMINAL_RUN_STATUSES.has(run.status)) {
     setStatus(`Run ${run.id}: ${run.status} (polling)`);
@@ -190,6 +230,10 @@ async function pollReply(api, assistantId, reply) {
   }
   setStatus(`Run ${run.id}: ${run.status} (polling)`);
   if (run.last_error) showError(new ApiError(0, run.last_error));
+  return run;
+}
+
+async function showRunReply(api, run, reply) {
   const messages = await api.listRunMessages(state.threadId, run.id);
   reply.body.textContent = messages.data
     .filter((message) => message.role === "assistant")
@@ -208,9 +252,36 @@ async function stopRun() {
   }
 }
 
+// A `?base_url=` of the page's own origin is used as is; another origin's is shown, but only used once the
+// user presses "Use this server" (a crafted link must not send the user's key elsewhere unnoticed).
+function applyLinkedBaseUrl(linked) {
+  ui.baseUrl.value = linked || `${window.location.origin}/v1`;
+  if (!linked || sameOrigin(linked)) return;
+  state.unconfirmedBaseUrl = normalizedBaseUrl(linked);
+  ui.linkedServerUrl.textContent = state.unconfirmedBaseUrl;
+  ui.linkedServer.hidden = false;
+}
+
+function sameOrigin(url) {
+  try {
+    return new URL(url, window.location.href).origin === window.location.origin;
+  } catch {
+    return false;
+  }
+}
+
+function confirmLinkedServer() {
+  state.unconfirmedBaseUrl = null;
+  ui.linkedServer.hidden = true;
+  loadAssistants();
+}
+
 function init() {
-  const params = new URLSearchParams(window.location.search);
-  ui.baseUrl.value = params.get("base_url") || `${window.location.origin}/v1`;
+  applyLinkedBaseUrl(new URLSearchParams(window.location.search).get("base_url"));
+  ui.baseUrl.addEventListener("input", () => {
+    ui.linkedServer.hidden = !awaitingServerConfirmation();
+  });
+  ui.useLinkedServer.addEventListener("click", confirmLinkedServer);
   ui.settings.addEventListener("change", () => loadAssistants());
   ui.settings.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -1,6 +1,8 @@
 """Runs ``THREAD#<tid>`` / ``RUN#<id>`` and their steps ``STEP#<run_id>#<step_id>`` (ports.RunRepository).
 
-Every status write is conditional on the stored status (``status.sources_for``); a non-terminal run sits in
+Every status write is conditional on the stored status: ``transition_run`` on the status the caller read
+(compare-and-set, the move allowed by ``status.ALLOWED_TRANSITIONS``), the worker's ``finish_run`` on its
+lease and ``status.sources_for``; a non-terminal run sits in
 the sparse GSI2 (``ACTIVE_RUN``) and every terminal transition removes it from there and releases the thread
 lock in the same transaction.
 """
@@ -161,11 +163,13 @@ class DynamoRunRepository:
         step_updates: list[RunStep] | None = None,
     ) -> Run:
         fields = dict(fields or {})
-        sources = sources_for(target)
-        if not sources:
+        if not run.status.can_become(target):
             raise InvalidRunStateError(f"Cannot {_VERBS[target]} run with status '{run.status}'.")
         expression = _run_update(run, target, fields)
-        condition = f"{owned_condition(expression, run.owner)} AND {_status_in(expression, sources)}"
+        # Compare-and-set on the status the caller read and decided on: a run that moved since (claimed,
+        # finished, suspended) is not changed on the strength of an outdated read; the caller reads again.
+        unchanged = f"{expression.name('status')} = {expression.value(run.status.value)}"
+        condition = f"{owned_condition(expression, run.owner)} AND {unchanged}"
         if not target.is_terminal and not step_updates:
             try:
                 updated = self._table.update(

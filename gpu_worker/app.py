@@ -5,7 +5,8 @@
 - AWS credentials and resource names (``AWS_*``, ``ASSISTANTS_*``) from the ``modal.Secret``
   ``assistants-aws``;
 - ``GpuWorker``: ``@modal.enter`` loads vLLM once per container, ``consume`` runs the queue consumer until the
-  queue stays idle (many runs at once on one engine);
+  queue stays idle (many runs at once on one engine), or until it must stop receiving so that its in-flight
+  runs drain before Modal's timeout kills the call;
 - ``autoscale``: every minute, spawns enough consumers for the queue depth.
 """
 
@@ -93,11 +94,15 @@ class GpuWorker:
 
     @modal.method()
     async def consume(self) -> int:
-        """Consume until the queue stays idle; returns the number of runs this call finished."""
+        """Consume until the queue stays idle (or the time left only fits the drain); returns the number of
+        runs this call finished."""
         from gpu_worker.wiring import build_consumer, new_worker_id
 
         consumer = build_consumer(self.settings, self.engine, worker_id=new_worker_id("modal"))
-        await consumer.run_until_idle(self.settings.idle_exit_seconds or IDLE_EXIT_SECONDS)
+        await consumer.run_until_idle(
+            self.settings.idle_exit_seconds or IDLE_EXIT_SECONDS,
+            max_seconds=consumer.receive_window_seconds(CONSUME_TIMEOUT_SECONDS),
+        )
         return consumer.finished_runs
 
     @modal.exit()

@@ -22,8 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from assistants_core.domain.errors import AssistantsError, ConflictError, InvalidRunStateError
-from assistants_core.domain.models import PageRequest, Run, RunStep
+from assistants_core.domain.errors import (
+    AssistantsError,
+    ConflictError,
+    InvalidRunStateError,
+    RateLimitError,
+    StorageError,
+)
+from assistants_core.domain.models import PageRequest, Run, RunStep, Usage
 from assistants_core.domain.status import RunStatus
 from assistants_core.ports import Clock, MessageRepository, ReceivedRun, RunQueueConsumer, RunRepository
 from assistants_core.services.run_events import RunEventPublisher
@@ -33,6 +39,7 @@ from gpu_worker.outcomes import (
     Generation,
     RunOutcome,
     cancelled_outcome,
+    completion_budget_spent_outcome,
     expired_outcome,
     failure_outcome,
     prompt_too_long_outcome,
@@ -40,12 +47,20 @@ from gpu_worker.outcomes import (
 from gpu_worker.prompt import PromptTooLongError, build_prompt
 from gpu_worker.reply_events import DEFAULT_DELTA_WRITES_PER_SECOND, ReplyEventStream, delta_flush_seconds
 from gpu_worker.tool_calls import tool_call_format
-from gpu_worker.tool_turns import finish_tool_turn, function_definitions, plan_turn, reply_outcome
+from gpu_worker.tool_turns import (
+    finish_tool_turn,
+    function_definitions,
+    plan_turn,
+    reply_outcome,
+    total_usage,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQS_MAX_BATCH = 10
+# A final write refused for one of these may succeed when tried again (the run is still ours).
+RETRYABLE_WRITE_ERRORS = (ConflictError, RateLimitError, StorageError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +74,8 @@ class ConsumerConfig:
     receive_wait_seconds: int = 20
     # Between polls of an empty queue while runs are still generating (``receive_wait_seconds`` may be 0).
     busy_poll_seconds: float = 0.5
+    # After a storage error the receive loop (and a final write) waits, doubling from busy_poll_seconds.
+    max_backoff_seconds: float = 10.0
     default_max_completion_tokens: int = 512
     context_token_limit: int | None = None
     # On shutdown, in-flight runs get this long to finish before they are left to lease expiry.
@@ -91,6 +108,23 @@ class _RunInterruptedError(Exception):
         self.delete_message = delete_message
 
 
+class _Backoff:
+    """Waits after consecutive failures: ``first`` seconds, doubling up to ``cap``."""
+
+    def __init__(self, first: float, cap: float) -> None:
+        self._first = max(first, 0.01)
+        self._cap = cap
+        self._next = self._first
+
+    def next(self) -> float:
+        seconds = self._next
+        self._next = min(self._cap, self._next * 2)
+        return seconds
+
+    def reset(self) -> None:
+        self._next = self._first
+
+
 class RunConsumer:
     def __init__(
         self,
@@ -120,11 +154,19 @@ class RunConsumer:
     # -- the receive loop -----------------------------------------------------------------------------------
     async def run_forever(self) -> None:
         """Consume until ``stop()``; then stop receiving and let in-flight runs drain."""
-        await self._serve(idle_exit_seconds=None)
+        await self._serve(idle_exit_seconds=None, max_seconds=None)
 
-    async def run_until_idle(self, idle_exit_seconds: float = 0.0) -> None:
-        """Consume until no run is in flight and the queue stayed empty for ``idle_exit_seconds``."""
-        await self._serve(idle_exit_seconds=idle_exit_seconds)
+    async def run_until_idle(
+        self, idle_exit_seconds: float = 0.0, *, max_seconds: float | None = None
+    ) -> None:
+        """Consume until no run is in flight and the queue stayed empty for ``idle_exit_seconds``, or until
+        ``max_seconds`` passed (then stop receiving and drain, as after ``stop()``)."""
+        await self._serve(idle_exit_seconds=idle_exit_seconds, max_seconds=max_seconds)
+
+    def receive_window_seconds(self, time_limit_seconds: float, *, margin_seconds: float = 60.0) -> float:
+        """How long a consumer that is killed after ``time_limit_seconds`` may receive: the drain (and a
+        margin for the final writes) must fit before the kill."""
+        return max(0.0, time_limit_seconds - self._config.drain_seconds - margin_seconds)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -133,30 +175,50 @@ class RunConsumer:
     def in_flight(self) -> int:
         return len(self._in_flight)
 
-    async def _serve(self, idle_exit_seconds: float | None) -> None:
+    async def _serve(self, idle_exit_seconds: float | None, max_seconds: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = None if max_seconds is None else loop.time() + max_seconds
         try:
-            await self._receive_loop(idle_exit_seconds)
+            await self._receive_loop(idle_exit_seconds, deadline)
         except asyncio.CancelledError:
             await self._abandon()
             raise
         await self._drain()
 
-    async def _receive_loop(self, idle_exit_seconds: float | None) -> None:
+    def _receiving(self, deadline: float | None) -> bool:
+        """False once ``stop()`` was called or the receive deadline passed."""
+        if self._stopping.is_set():
+            return False
+        return deadline is None or asyncio.get_running_loop().time() < deadline
+
+    async def _receive_loop(self, idle_exit_seconds: float | None, deadline: float | None) -> None:
         idle_since: float | None = None
         loop = asyncio.get_running_loop()
-        while not self._stopping.is_set():
+        backoff = _Backoff(self._config.busy_poll_seconds, self._config.max_backoff_seconds)
+        while self._receiving(deadline):
+            left = None if deadline is None else max(0.0, deadline - loop.time())
             free_slots = self._config.max_concurrent_runs - len(self._in_flight)
             if free_slots <= 0:
-                await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(self._in_flight, timeout=left, return_when=asyncio.FIRST_COMPLETED)
                 continue
             wait_seconds = self._config.receive_wait_seconds if not self._in_flight else 0
-            received = await self._blocking(
-                self._queue.receive_runs,
-                max_messages=min(SQS_MAX_BATCH, free_slots),
-                wait_seconds=wait_seconds,
-            )
-            for delivery in received:
-                await self._accept(delivery)
+            if left is not None:
+                wait_seconds = min(wait_seconds, int(left))
+            try:
+                received = await self._blocking(
+                    self._queue.receive_runs,
+                    max_messages=min(SQS_MAX_BATCH, free_slots),
+                    wait_seconds=wait_seconds,
+                )
+            except AssistantsError:
+                # Queue trouble: in-flight runs go on generating; the loop tries again after a while.
+                logger.exception("receive failed, backing off", extra={"worker_id": self.worker_id})
+                await self._sleep_unless_stopped(backoff.next())
+                continue
+            if not await self._accept_batch(received, deadline):
+                await self._sleep_unless_stopped(backoff.next())
+                continue
+            backoff.reset()
             if received:
                 idle_since = None
                 continue
@@ -174,6 +236,28 @@ class RunConsumer:
                 return
             if wait_seconds == 0:
                 await asyncio.sleep(self._config.busy_poll_seconds)
+        logger.info("consumer stops receiving", extra={"worker_id": self.worker_id})
+
+    async def _accept_batch(self, received: list[ReceivedRun], deadline: float | None) -> bool:
+        """Claim the received runs; False when storage failed for one of them (its message comes back when
+        its visibility runs out). A batch that arrives after ``stop()`` (or the deadline) is left unclaimed
+        the same way, for another consumer."""
+        accepted_all = True
+        for delivery in received:
+            log = {"run_id": delivery.ref.run_id, "worker_id": self.worker_id}
+            if not self._receiving(deadline):
+                logger.info("message left unclaimed: consumer stopping", extra=log)
+                continue
+            try:
+                await self._accept(delivery)
+            except AssistantsError:
+                logger.exception("claim failed, the message comes back later", extra=log)
+                accepted_all = False
+        return accepted_all
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _drain(self) -> None:
         """Graceful stop: in-flight runs get ``drain_seconds`` to finish; the rest are abandoned."""
@@ -228,6 +312,12 @@ class RunConsumer:
             await self._blocking(self._queue.delete_run_message, delivery.receipt_handle)
             return
         lease_left = (current.lease_expires_at or now) - now
+        if current.status == RunStatus.CANCELLING and lease_left <= 0:
+            # Its worker died after the cancel: nothing is left to generate; the sweeper ends the run
+            # ``cancelled`` (``RunMaintenance.sweep``); deferring would push it into the dead-letter queue.
+            logger.info("dropping message of a cancelled run", extra={"run_id": ref.run_id})
+            await self._blocking(self._queue.delete_run_message, delivery.receipt_handle)
+            return
         delay = max(1, min(int(lease_left) + 1, self._config.lease_seconds))
         logger.info(
             "run held elsewhere, message deferred",
@@ -236,12 +326,23 @@ class RunConsumer:
         await self._blocking(self._queue.extend_visibility, delivery.receipt_handle, delay)
 
     async def _execute(self, delivery: ReceivedRun, run: Run) -> None:
+        # The heartbeat keeps the lease (and the message hidden) until the final write is done.
+        heartbeat = asyncio.create_task(self._heartbeat(delivery, run))
+        try:
+            await self._execute_holding_lease(delivery, run, heartbeat)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+
+    async def _execute_holding_lease(
+        self, delivery: ReceivedRun, run: Run, heartbeat: asyncio.Task[None]
+    ) -> None:
         log = {"run_id": run.id, "thread_id": run.thread_id, "worker_id": self.worker_id}
         try:
             if run.expires_at is not None and self._clock.now() > run.expires_at:
                 outcome: RunOutcome | None = expired_outcome()
             else:
-                outcome = await self._generate_supervised(delivery, run)
+                outcome = await self._generate_supervised(run, heartbeat)
             delete_message = True
             if outcome is not None:
                 delete_message = await self._finish(run, outcome)
@@ -261,14 +362,12 @@ class RunConsumer:
             await self._blocking(self._queue.delete_run_message, delivery.receipt_handle)
         self.finished_runs += 1
 
-    async def _generate_supervised(self, delivery: ReceivedRun, run: Run) -> RunOutcome | None:
-        """Generate while a heartbeat keeps the lease and a watcher looks for cancellation."""
+    async def _generate_supervised(self, run: Run, heartbeat: asyncio.Task[None]) -> RunOutcome | None:
+        """Generate while the ``heartbeat`` keeps the lease and a watcher looks for cancellation."""
         request_id = f"{run.id}-{run.attempts}"
         generation = asyncio.create_task(self._generate(request_id, run))
-        watchers = [
-            asyncio.create_task(self._heartbeat(delivery, run)),
-            asyncio.create_task(self._watch(run)),
-        ]
+        watcher = asyncio.create_task(self._watch(run))
+        watchers = [heartbeat, watcher]
         try:
             done, _ = await asyncio.wait([generation, *watchers], return_when=asyncio.FIRST_COMPLETED)
             if generation in done:
@@ -281,15 +380,20 @@ class RunConsumer:
                     watcher.result()  # raises the _RunInterruptedError that stopped the run
             raise AssertionError("a watcher ended without interrupting the run")
         finally:
-            for task in [generation, *watchers]:
+            for task in [generation, watcher]:
                 task.cancel()
-            await asyncio.gather(generation, *watchers, return_exceptions=True)
+            await asyncio.gather(generation, watcher, return_exceptions=True)
 
     async def _generate(self, request_id: str, run: Run) -> RunOutcome:
         thread_messages = await self._blocking(self._messages.list_thread_messages, run.thread_id)
         turn = plan_turn(run, await self._blocking(self._tool_steps, run), self._tool_format)
+        spent = total_usage(run, Usage(0, 0))
+        if self._max_completion_tokens(run) <= 0:
+            return completion_budget_spent_outcome(spent)
         try:
-            prompt = build_prompt(
+            # Tokenizing (a binary search over the history) is CPU work: off the loop that streams other runs.
+            prompt = await self._blocking(
+                build_prompt,
                 run,
                 thread_messages,
                 self._engine.count_prompt_tokens,
@@ -298,7 +402,7 @@ class RunConsumer:
                 tail=turn.history,
             )
         except PromptTooLongError:
-            return prompt_too_long_outcome()
+            return prompt_too_long_outcome(spent)
         options = SamplingOptions(
             max_tokens=self._max_completion_tokens(run),
             temperature=1.0 if run.temperature is None else run.temperature,
@@ -347,36 +451,60 @@ class RunConsumer:
         ).data
 
     def _max_completion_tokens(self, run: Run) -> int:
+        """This turn's budget: ``max_completion_tokens`` is per run, so earlier tool turns' tokens count."""
         limit = self._config.default_max_completion_tokens
-        return limit if run.max_completion_tokens is None else min(limit, run.max_completion_tokens)
+        if run.max_completion_tokens is None:
+            return limit
+        spent = run.usage.completion_tokens if run.usage is not None else 0
+        return min(limit, run.max_completion_tokens - spent)
 
     def _context_budget(self, run: Run) -> int | None:
         if self._config.context_token_limit is None:
             return None
-        return max(1, self._config.context_token_limit - self._max_completion_tokens(run))
+        return max(1, self._config.context_token_limit - max(0, self._max_completion_tokens(run)))
 
     async def _heartbeat(self, delivery: ReceivedRun, run: Run) -> None:
+        """Renew the lease and the message's visibility. A storage error is waited out: the run is given up
+        only when the lease is refused, or when it ran out while storage kept failing."""
+        log = {"run_id": run.id, "worker_id": self.worker_id}
         while True:
             await asyncio.sleep(self._config.heartbeat_seconds)
-            renewed = await self._blocking(
-                self._runs.renew_lease,
-                run,
-                worker_id=self.worker_id,
-                lease_seconds=self._config.lease_seconds,
-                now=self._clock.now(),
-            )
+            try:
+                renewed = await self._blocking(
+                    self._runs.renew_lease,
+                    run,
+                    worker_id=self.worker_id,
+                    lease_seconds=self._config.lease_seconds,
+                    now=self._clock.now(),
+                )
+            except AssistantsError:
+                if self._lease_passed(run):
+                    raise _RunInterruptedError("lease ran out", None, delete_message=False) from None
+                logger.warning("lease renewal failed, retrying", exc_info=True, extra=log)
+                continue
             if not renewed:
                 raise _RunInterruptedError("lease lost", None, delete_message=False)
-            await self._blocking(
-                self._queue.extend_visibility, delivery.receipt_handle, self._config.lease_seconds
-            )
+            try:
+                await self._blocking(
+                    self._queue.extend_visibility, delivery.receipt_handle, self._config.lease_seconds
+                )
+            except AssistantsError:
+                logger.warning("visibility extension failed, retrying", exc_info=True, extra=log)
+
+    def _lease_passed(self, run: Run) -> bool:
+        return run.lease_expires_at is None or self._clock.now() >= run.lease_expires_at
 
     async def _watch(self, run: Run) -> None:
-        """Poll the stored run: cancelling -> cancelled, past expires_at -> expired, gone/taken -> stop."""
+        """Poll the stored run: cancelling -> cancelled, past expires_at -> expired, gone/taken -> stop.
+        A failed read is skipped (the heartbeat decides when storage trouble costs us the run)."""
         while True:
             await asyncio.sleep(self._config.cancel_poll_seconds)
             now = self._clock.now()
-            current = await self._blocking(self._runs.find_run, run.thread_id, run.id)
+            try:
+                current = await self._blocking(self._runs.find_run, run.thread_id, run.id)
+            except AssistantsError:
+                logger.warning("cancel check failed", exc_info=True, extra={"run_id": run.id})
+                continue
             if current is None or current.status.is_terminal:
                 raise _RunInterruptedError("run finished elsewhere", None, delete_message=True)
             if current.lease_owner != self.worker_id:
@@ -388,16 +516,52 @@ class RunConsumer:
 
     # -- the final write ------------------------------------------------------------------------------------
     async def _finish(self, run: Run, outcome: RunOutcome) -> bool:
-        """Write the outcome; True when the message may be deleted (written, or the run ended elsewhere)."""
+        """Write the outcome; True when the message may be deleted (written, or the run ended elsewhere).
+        A refused write is tried again, backing off, while the stored run is still ours and our lease lasts
+        (a transaction conflict, throttling or a storage error may pass), for at most ``lease_seconds``;
+        a run cancelled meanwhile ends ``cancelled`` instead."""
+        backoff = _Backoff(self._config.busy_poll_seconds, self._config.max_backoff_seconds)
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self._config.lease_seconds
+        while True:
+            try:
+                await self._write_outcome(run, outcome)
+            except InvalidRunStateError:
+                return self._result_dropped(run, await self._read_assuming_unchanged(run))
+            except RETRYABLE_WRITE_ERRORS:
+                logger.warning("final write refused", exc_info=True, extra={"run_id": run.id})
+                current = await self._read_assuming_unchanged(run)
+                if current is None or current.status.is_terminal or current.lease_owner != self.worker_id:
+                    return self._result_dropped(run, current)
+                if self._lease_passed(run) or loop.time() > give_up_at:
+                    logger.info("result dropped: the final write kept failing", extra={"run_id": run.id})
+                    return False
+                if current.status == RunStatus.CANCELLING and outcome.target != RunStatus.CANCELLED:
+                    outcome = cancelled_outcome(self._clock.now())
+                    continue
+                await asyncio.sleep(backoff.next())
+                continue
+            logger.info(
+                "run finished",
+                extra={"run_id": run.id, "status": str(outcome.target), "worker_id": self.worker_id},
+            )
+            return True
+
+    async def _read_assuming_unchanged(self, run: Run) -> Run | None:
+        """The stored run; when storage fails too, ``run`` as we hold it (the lease deadline still bounds
+        the retries)."""
         try:
-            await self._write_outcome(run, outcome)
-        except (ConflictError, InvalidRunStateError):
-            return await self._settle_lost_finish(run)
-        logger.info(
-            "run finished",
-            extra={"run_id": run.id, "status": str(outcome.target), "worker_id": self.worker_id},
-        )
-        return True
+            return await self._blocking(self._runs.find_run, run.thread_id, run.id)
+        except AssistantsError:
+            return run
+
+    def _result_dropped(self, run: Run, current: Run | None) -> bool:
+        """The run ended elsewhere (True: its message may go) or another worker holds it (False)."""
+        if current is None or current.status.is_terminal:
+            logger.info("result dropped: run already finished", extra={"run_id": run.id})
+            return True
+        logger.info("result dropped: lease lost", extra={"run_id": run.id, "holder": current.lease_owner})
+        return False
 
     async def _write_outcome(self, run: Run, outcome: RunOutcome) -> None:
         await self._blocking(
@@ -409,19 +573,3 @@ class RunConsumer:
             message=outcome.message,
             steps=outcome.steps,
         )
-
-    async def _settle_lost_finish(self, run: Run) -> bool:
-        """The final write was refused. If the run was cancelled meanwhile and is still ours, end it
-        ``cancelled``; otherwise a duplicate or another worker won, and our result is dropped quietly."""
-        current = await self._blocking(self._runs.find_run, run.thread_id, run.id)
-        if current is None or current.status.is_terminal:
-            logger.info("result dropped: run already finished", extra={"run_id": run.id})
-            return True
-        if current.status == RunStatus.CANCELLING and current.lease_owner == self.worker_id:
-            try:
-                await self._write_outcome(run, cancelled_outcome(self._clock.now()))
-            except (ConflictError, InvalidRunStateError):
-                return False
-            return True
-        logger.info("result dropped: lease lost", extra={"run_id": run.id, "holder": current.lease_owner})
-        return False

@@ -110,15 +110,19 @@ def generation_outcome(run: Run, generation: Generation, now: float, *, turn: in
     return RunOutcome(RunStatus.COMPLETED, {"completed_at": timestamp, "usage": usage}, message, [step])
 
 
-def prompt_too_long_outcome() -> RunOutcome:
-    """Even the newest message exceeds ``max_prompt_tokens``: nothing is generated."""
-    return RunOutcome(
-        RunStatus.INCOMPLETE,
-        {
-            "incomplete_details": {"reason": "max_prompt_tokens"},
-            "usage": Usage(prompt_tokens=0, completion_tokens=0),
-        },
-    )
+def prompt_too_long_outcome(usage: Usage) -> RunOutcome:
+    """Even the newest message exceeds ``max_prompt_tokens``: nothing is generated; ``usage`` is what the
+    run's earlier turns used."""
+    return _incomplete_outcome("max_prompt_tokens", usage)
+
+
+def completion_budget_spent_outcome(usage: Usage) -> RunOutcome:
+    """Earlier turns used up the run's ``max_completion_tokens``: nothing more is generated."""
+    return _incomplete_outcome("max_completion_tokens", usage)
+
+
+def _incomplete_outcome(reason: str, usage: Usage) -> RunOutcome:
+    return RunOutcome(RunStatus.INCOMPLETE, {"incomplete_details": {"reason": reason}, "usage": usage})
 
 
 def failure_outcome(now: float) -> RunOutcome:

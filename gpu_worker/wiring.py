@@ -41,7 +41,12 @@ def build_consumer(
 ) -> RunConsumer:
     """``clients`` defaults to new ones for ``settings`` (a benchmark passes its own to count their calls)."""
     clients = clients or make_aws_clients(settings)
-    table = DynamoTable(clients.dynamodb, settings.table_name, S3BodyStore(clients.s3, settings.bucket_name))
+    table = DynamoTable(
+        clients.dynamodb,
+        settings.table_name,
+        S3BodyStore(clients.s3, settings.bucket_name),
+        settings.inline_body_limit_bytes,
+    )
     events = DynamoRunEventLog(table)
     return RunConsumer(
         SqsRunQueue(clients.sqs, settings.run_queue_url),

@@ -72,7 +72,7 @@ def build_dependencies(
         run_expiry_seconds=settings.run_expiry_seconds,
         max_message_chars=max_chars,
     )
-    run_stream = RunStreamService(runs, run_repo, event_log)
+    run_stream = RunStreamService(runs, run_repo, event_log, max_stream_seconds=settings.stream_max_seconds)
     return ApiDependencies(
         assistants=AssistantService(assistant_repo, clock),
         threads=ThreadService(thread_repo, clock, max_message_chars=max_chars),

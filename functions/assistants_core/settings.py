@@ -19,6 +19,9 @@ class AwsSettings(BaseSettings):
     # Set only for the local stack / tests (moto server); None means the real AWS endpoints.
     aws_endpoint_url: str | None = None
     aws_region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
+    # Message bodies above this many bytes go to S3 (DynamoDB items are capped at 400 KB). Every writer of
+    # messages (API, worker, maintenance) must use the same limit.
+    inline_body_limit_bytes: int = Field(default=64 * 1024, gt=0)
 
 
 class ApiSettings(AwsSettings):
@@ -27,10 +30,11 @@ class ApiSettings(AwsSettings):
     # Comma-separated ``<sha256 hex of key>:<tenant>`` pairs. Required: an API with no keys serves nobody.
     api_key_hashes: str
     cors_allow_origins: str = "*"
-    # Message bodies above this many bytes go to S3 (DynamoDB items are capped at 400 KB).
-    inline_body_limit_bytes: int = 64 * 1024
     max_message_chars: int = 256_000
     run_expiry_seconds: int = 600
+    # A run stream (stream: true, GET .../events) ends with `done` after this long; the client resumes with
+    # Last-Event-ID. Behind API Gateway (29 s, buffered) it must end well before the gateway gives up.
+    stream_max_seconds: float = Field(default=840.0, gt=0)
 
 
 class WorkerSettings(AwsSettings):

@@ -15,7 +15,12 @@ from assistants_core.settings import SweeperSettings
 
 def build_run_maintenance(settings: SweeperSettings, clients: AwsClients | None = None) -> RunMaintenance:
     clients = clients or make_aws_clients(settings)
-    table = DynamoTable(clients.dynamodb, settings.table_name, S3BodyStore(clients.s3, settings.bucket_name))
+    table = DynamoTable(
+        clients.dynamodb,
+        settings.table_name,
+        S3BodyStore(clients.s3, settings.bucket_name),
+        settings.inline_body_limit_bytes,
+    )
     return RunMaintenance(
         with_run_events(DynamoRunRepository(table), DynamoRunEventLog(table)),
         SqsRunQueue(clients.sqs, settings.run_queue_url),

@@ -1,13 +1,13 @@
 """The DynamoDB run event log against moto: dense ordered sequence numbers, no fork between writers with a
-stale view of the tail, cursor reads, TTL, and the delete-thread cascade."""
+stale view of the tail, cursor reads, TTL, and a write retried after a lost response."""
 
 from __future__ import annotations
 
-from assistants_core.adapters.dynamodb import DynamoRunEventLog, DynamoTable, DynamoThreadRepository
+from assistants_core.adapters.dynamodb import DynamoRunEventLog, DynamoTable
 from assistants_core.adapters.dynamodb.items import thread_pk
 from assistants_core.adapters.dynamodb.run_events import event_sk
-from assistants_core.domain import ids
-from assistants_core.domain.models import Thread
+from assistants_core.adapters.dynamodb.table import Expression, Item
+from assistants_core.adapters.errors import ConditionFailedError
 from assistants_core.domain.run_events import NewRunEvent
 
 THREAD = "thread_evt"
@@ -55,12 +55,29 @@ def test_writers_with_a_stale_tail_never_overwrite_each_other(dynamo_table: Dyna
     ]
 
 
-def test_deleting_the_thread_deletes_its_events(
-    dynamo_table: DynamoTable, thread_repo: DynamoThreadRepository
+class LostResponseTable(DynamoTable):
+    """Each single put succeeds, then fails as botocore's retry of it would after a lost response: the retry
+    finds the item it wrote itself and its condition fails."""
+
+    def put(self, item: Item, expression: Expression, condition: str) -> None:
+        super().put(item, expression, condition)
+        raise ConditionFailedError("the retried put found its own item")
+
+
+def test_a_put_retried_after_a_lost_response_is_not_appended_twice(dynamo_table: DynamoTable) -> None:
+    flaky = LostResponseTable(dynamo_table.client, dynamo_table.table_name, dynamo_table.bodies)
+    log = DynamoRunEventLog(flaky)
+    assert log.append(THREAD, RUN, events("created")) == 1
+    assert log.append(THREAD, RUN, events("queued")) == 2
+    assert [(event.seq, event.event) for event in log.read(THREAD, RUN)] == [(1, "created"), (2, "queued")]
+
+
+def test_a_conflicting_identical_looking_event_of_another_attempt_is_not_taken_as_ours(
+    dynamo_table: DynamoTable,
 ) -> None:
-    thread = Thread(id=ids.new_id(ids.THREAD), owner="tenant", created_at=1)
-    thread_repo.create_thread(thread, [])
-    log = DynamoRunEventLog(dynamo_table)
-    log.append(thread.id, RUN, events("a", "b"))
-    thread_repo.delete_thread("tenant", thread.id)
-    assert log.read(thread.id, RUN) == []
+    """Only exactly our events count as already stored: another writer's event at our number does not."""
+    api, worker = DynamoRunEventLog(dynamo_table), DynamoRunEventLog(dynamo_table)
+    api.append(THREAD, RUN, events("created"))  # api caches next seq 2
+    worker.append(THREAD, RUN, events("delta", attempt=1))  # seq 2
+    assert api.append(THREAD, RUN, events("delta", attempt=2)) == 3  # stale 2: a conflict, not a match
+    assert [(event.seq, event.attempt) for event in api.read(THREAD, RUN)] == [(1, 0), (2, 1), (3, 2)]

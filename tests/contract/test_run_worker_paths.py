@@ -219,3 +219,52 @@ def _step(run: Run, index: int) -> RunStep:
     step = step_for(run, f"msg_{index}", StepStatus.IN_PROGRESS)
     step.id = ids.new_id(ids.STEP)
     return step
+
+
+REQUIRED_ACTION = {
+    "type": "submit_tool_outputs",
+    "submit_tool_outputs": {"tool_calls": [{"id": "call_1", "type": "function"}]},
+}
+
+
+@pytest.mark.parametrize(
+    "target", [RunStatus.QUEUED, RunStatus.CANCELLED, RunStatus.EXPIRED, RunStatus.FAILED]
+)
+def test_leaving_requires_action_clears_required_action(
+    thread_repo: DynamoThreadRepository, run_repo: DynamoRunRepository, target: RunStatus
+) -> None:
+    """Only a waiting run shows its pending calls: answered, cancelled, expired or failed runs do not."""
+    _, run = claimed_run(thread_repo, run_repo)
+    waiting = run_repo.finish_run(
+        run,
+        RunStatus.REQUIRES_ACTION,
+        fields={"required_action": REQUIRED_ACTION, "lease_owner": None, "lease_expires_at": None},
+        worker_id="w1",
+        message=None,
+        steps=[],
+    )
+    assert waiting.required_action == REQUIRED_ACTION
+    assert run_repo.get_run(OWNER, run.thread_id, run.id).required_action == REQUIRED_ACTION
+
+    moved = run_repo.transition_run(waiting, target)
+
+    assert (moved.status, moved.required_action) == (target, None)
+    stored = run_repo.get_run(OWNER, run.thread_id, run.id)
+    assert (stored.status, stored.required_action) == (target, None)
+
+
+def test_a_worker_finish_from_in_progress_leaves_no_required_action(
+    thread_repo: DynamoThreadRepository, run_repo: DynamoRunRepository
+) -> None:
+    """A finish that passes ``required_action: None`` for a non-waiting target must not set and remove it."""
+    _, run = claimed_run(thread_repo, run_repo)
+    failed = run_repo.finish_run(
+        run,
+        RunStatus.FAILED,
+        fields={"required_action": None, "failed_at": now()},
+        worker_id="w1",
+        message=None,
+        steps=[],
+    )
+    assert failed.required_action is None
+    assert run_repo.get_run(OWNER, run.thread_id, run.id).required_action is None

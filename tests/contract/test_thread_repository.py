@@ -5,6 +5,7 @@ import pytest
 from assistants_core.adapters.aws import AwsClients
 from assistants_core.adapters.dynamodb import (
     DynamoMessageRepository,
+    DynamoRunEventLog,
     DynamoRunRepository,
     DynamoTable,
     DynamoThreadRepository,
@@ -12,6 +13,7 @@ from assistants_core.adapters.dynamodb import (
 from assistants_core.domain import ids
 from assistants_core.domain.errors import ConflictError, InvalidRequestError, NotFoundError
 from assistants_core.domain.models import PageRequest, RunStep
+from assistants_core.domain.run_events import NewRunEvent
 from assistants_core.domain.status import StepStatus
 from infra.aws_resources import ResourceNames
 from tests.contract.bodies import bucket_keys, partition_sort_keys
@@ -69,7 +71,7 @@ def test_other_tenant_gets_not_found_and_changes_nothing(thread_repo: DynamoThre
     assert thread_repo.get_thread(OWNER, thread.id) == thread
 
 
-def test_delete_cascades_to_messages_runs_steps_and_bodies(
+def test_delete_cascades_to_messages_runs_steps_and_bodies_and_leaves_events_to_their_ttl(
     aws_clients: AwsClients,
     aws_resources: ResourceNames,
     dynamo_table: DynamoTable,
@@ -97,11 +99,14 @@ def test_delete_cascades_to_messages_runs_steps_and_bodies(
         step_details={"type": "message_creation", "message_creation": {"message_id": "msg_x"}},
     )
     run_repo.transition_run(run, run.status.CANCELLED, step_updates=[step])
+    events = [NewRunEvent("thread.message.delta", {"i": i}) for i in range(5)]
+    DynamoRunEventLog(small_limit_table).append(thread.id, run.id, events, new_log=True)
     assert len(bucket_keys(aws_clients, aws_resources, f"threads/{thread.id}/")) == 31
 
     threads.delete_thread(OWNER, thread.id)
 
-    assert partition_sort_keys(aws_clients, aws_resources, f"THREAD#{thread.id}") == []
+    left = partition_sort_keys(aws_clients, aws_resources, f"THREAD#{thread.id}")
+    assert len(left) == 5 and all(key.startswith(f"EVT#{run.id}#") for key in left)  # their TTL removes them
     assert bucket_keys(aws_clients, aws_resources, f"threads/{thread.id}/") == []
     with pytest.raises(NotFoundError):
         threads.get_thread(OWNER, thread.id)

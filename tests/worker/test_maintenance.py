@@ -96,12 +96,7 @@ def test_sweeper_finishes_cancelling_runs_whose_worker_died(world: World) -> Non
     from assistants_core.services.maintenance import RunMaintenance
 
     thread = world.thread_with_messages("cancel me")
-    run = world.new_run(thread, enqueue=False)
-    claimed = world.runs.claim_run(
-        thread.id, run.id, worker_id="dead", lease_seconds=60, now=world.clock.now()
-    )
-    assert claimed is not None
-    world.runs.transition_run(claimed, RunStatus.CANCELLING)
+    run = world.cancelling_run_of_a_dead_worker(thread)
     maintenance = RunMaintenance(world.runs, world.queue, world.clock, requeue_after_seconds=120)
     assert maintenance.sweep().cancelled == []
     world.clock.advance(60 + 31)

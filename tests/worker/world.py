@@ -103,6 +103,16 @@ class World:
         self.created.append(run)
         return run
 
+    def cancelling_run_of_a_dead_worker(self, thread: Thread) -> Run:
+        """A run claimed by worker ``dead`` and then cancelled by its user; ``dead`` never writes again."""
+        run = self.new_run(thread, enqueue=False)
+        claimed = self.runs.claim_run(
+            thread.id, run.id, worker_id="dead", lease_seconds=60, now=self.clock.now()
+        )
+        assert claimed is not None
+        self.runs.transition_run(claimed, RunStatus.CANCELLING)
+        return run
+
     def enqueue(self, run: Run) -> None:
         self.queue.enqueue_run(RunRef(thread_id=run.thread_id, run_id=run.id))
 

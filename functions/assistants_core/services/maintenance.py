@@ -10,7 +10,7 @@ The sweep looks at every active run (a sparse index, soonest ``expires_at`` firs
 Re-enqueueing is idempotent: a duplicate message finds the run claimed or finished and is dropped.
 
 A message that reached the dead-letter queue marks its run ``failed`` unless the run already ended or a live
-worker still holds it.
+worker still holds it; a run the user cancelled ends ``cancelled`` (as the sweep ends it).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class RunMaintenance:
                 if self._end(run, RunStatus.EXPIRED, {}, steps=waiting):
                     report.expired.append(run.id)
             elif run.status == RunStatus.CANCELLING and self._lease_dead(run, now):
-                if self._end(run, RunStatus.CANCELLED, {"cancelled_at": int(now)}):
+                if self._end_cancelled(run, now):
                     report.cancelled.append(run.id)
             elif self._needs_requeue(run, now):
                 self._queue.enqueue_run(RunRef(thread_id=run.thread_id, run_id=run.id))
@@ -86,6 +86,9 @@ class RunMaintenance:
     def _lease_dead(self, run: Run, now: float) -> bool:
         return run.lease_expires_at is None or now - run.lease_expires_at > self._lease_grace_seconds
 
+    def _end_cancelled(self, run: Run, now: float) -> bool:
+        return self._end(run, RunStatus.CANCELLED, {"cancelled_at": int(now)})
+
     def _end(
         self, run: Run, target: RunStatus, fields: dict[str, object], *, steps: list[RunStep] | None = None
     ) -> bool:
@@ -101,7 +104,8 @@ class RunMaintenance:
 
     # -- the dead-letter queue ------------------------------------------------------------------------------
     def fail_dead_letter(self, ref: RunRef) -> bool:
-        """Mark the run of a dead message ``failed``; True when this call failed it."""
+        """Mark the run of a dead message ``failed`` (``cancelled`` when the user cancelled it); True when
+        this call ended it."""
         run = self._runs.find_run(ref.thread_id, ref.run_id)
         if run is None or run.status.is_terminal:
             return False
@@ -112,5 +116,7 @@ class RunMaintenance:
         if held_by_live_worker:
             logger.info("dead letter of a run a worker still holds", extra={"run_id": run.id})
             return False
+        if run.status == RunStatus.CANCELLING:
+            return self._end_cancelled(run, now)
         fields = {"failed_at": int(now), "last_error": dict(DEAD_LETTER_ERROR)}
         return self._end(run, RunStatus.FAILED, fields)

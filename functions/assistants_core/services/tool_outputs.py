@@ -87,11 +87,8 @@ class ToolOutputService:
         step = find_pending_step(self._runs, run)
         if step is None:  # the step is written with the requires_action status: only a race gets here
             raise InvalidRunStateError("The run's tool calls are no longer pending.")
-        updated = self._runs.transition_run(
-            run,
-            RunStatus.QUEUED,
-            fields={"required_action": None},
-            step_updates=[answered_step(step, outputs, int(self._clock.now()))],
+        updated = self._runs.transition_run(  # leaving requires_action clears required_action
+            run, RunStatus.QUEUED, step_updates=[answered_step(step, outputs, int(self._clock.now()))]
         )
         enqueue_run(self._queue, updated)
         return updated

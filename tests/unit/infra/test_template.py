@@ -296,6 +296,23 @@ def test_only_the_api_and_sweeper_may_send_to_the_run_queue(transformed: dict[st
     assert senders == {"ApiFunction", "StreamFunction", "SweeperFunction"}
 
 
+def _stream_seconds(resources: dict[str, Any], function_name: str) -> float:
+    variables = resources[function_name]["Properties"]["Environment"]["Variables"]
+    configured = variables.get("ASSISTANTS_STREAM_MAX_SECONDS")
+    default = ApiSettings.model_fields["stream_max_seconds"].default
+    return float(configured) if configured is not None else float(default)
+
+
+def test_streams_end_before_their_function_times_out(resources: dict[str, Any]) -> None:
+    """The buffered API Gateway path must end a stream: true response before the 29 s gateway limit; the
+    streaming Function URL keeps a long stream, within its Lambda timeout."""
+    for function_name in ("ApiFunction", "StreamFunction"):
+        timeout = resources[function_name]["Properties"]["Timeout"]
+        assert _stream_seconds(resources, function_name) < timeout - 2, function_name
+    assert _stream_seconds(resources, "ApiFunction") < 29
+    assert _stream_seconds(resources, "StreamFunction") > 600
+
+
 def test_stream_function_streams_the_same_app_through_a_function_url(
     template: dict[str, Any], resources: dict[str, Any], transformed: dict[str, Any]
 ) -> None:
@@ -318,7 +335,7 @@ def test_stream_function_streams_the_same_app_through_a_function_url(
     assert "StreamFunctionUrl" in str(template["Outputs"]["StreamingApiUrl"]["Value"])
 
 
-def test_worker_policy_grants_queue_consumption_table_access_and_body_reads(
+def test_worker_policy_grants_queue_consumption_table_access_and_body_storage(
     resources: dict[str, Any],
 ) -> None:
     policy = resources["WorkerPolicy"]
@@ -336,7 +353,14 @@ def test_worker_policy_grants_queue_consumption_table_access_and_body_reads(
     assert set(grants) == {"RunQueue", "Table", "BodyBucket"}
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} <= grants["RunQueue"]
     assert {"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"} <= grants["Table"]
-    assert grants["BodyBucket"] == {"s3:GetObject"}
+    # finish_run uploads a long reply; forget_uploaded_bodies lists and deletes an upload whose write lost.
+    assert grants["BodyBucket"] == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}
+    body_statements = [s for s in statements if "BodyBucket" in _referenced_logical_ids(s["Resource"])]
+    for statement in body_statements:
+        if statement["Action"] == "s3:ListBucket":
+            assert statement["Condition"] == {"StringLike": {"s3:prefix": "threads/*"}}
+        else:
+            assert statement["Resource"] == {"Fn::Sub": "${BodyBucket.Arn}/threads/*"}
 
 
 def test_outputs_name_everything_a_client_and_the_worker_need(template: dict[str, Any]) -> None:

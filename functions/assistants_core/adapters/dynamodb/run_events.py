@@ -1,10 +1,12 @@
 """The run event log ``THREAD#<tid>`` / ``EVT#<run_id>#<seq, 10 digits>`` (ports.RunEventLog).
 
 Each event is its own item with a ``ttl`` (DynamoDB's TTL deletes it after ``ttl_seconds``; deleting the
-thread deletes it with everything else under the thread's key). Appends are conditional puts
-(``attribute_not_exists``), several events in one transaction: two writers that pick the same sequence number
-cannot both succeed, so the log never forks; the loser reads the new tail and appends after it. The next
-sequence number of recently written runs is cached, so an append is usually a single write.
+thread leaves its events to the TTL). Appends are conditional puts (``attribute_not_exists``), several events
+in one transaction: two writers that pick the same sequence number cannot both succeed, so the log never
+forks; the loser reads the new tail and appends after it. A write that botocore retried after losing the
+response of its first, successful try fails its condition on its own items: finding exactly our events at
+our sequence numbers, the append counts as done (never appended twice). The next sequence number of recently
+written runs is cached, so an append is usually a single write.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ class DynamoRunEventLog:
             items = [
                 event_to_item(thread_id, run_id, first + i, event, ttl) for i, event in enumerate(events)
             ]
-            if self._put_all_new(items):
+            if self._put_all_new(items) or self._already_stored(thread_id, run_id, items):
                 last = first + len(events) - 1
                 self._remember_next(key, last + 1)
                 return last
@@ -142,6 +144,11 @@ class DynamoRunEventLog:
         except (ConditionFailedError, TransactionCancelledError):
             return False
         return True
+
+    def _already_stored(self, thread_id: str, run_id: str, items: list[Item]) -> bool:
+        """Whether the log holds exactly ``items`` at their sequence numbers (our own earlier try)."""
+        ours = [event_from_item(item) for item in items]
+        return self.read(thread_id, run_id, after_seq=ours[0].seq - 1, limit=len(ours)) == ours
 
     def _cached_next(self, key: tuple[str, str]) -> int | None:
         with self._lock:

@@ -77,17 +77,29 @@ def _status_in(expression: Expression, statuses: frozenset[RunStatus]) -> str:
 
 
 def _run_update(run: Run, target: RunStatus, fields: Mapping[str, Any]) -> Expression:
+    """The update moving ``run`` to ``target`` with ``fields``. Only a run in ``requires_action`` has a
+    ``required_action``: every other target removes it (answered, cancelled, expired, failed)."""
     expression = Expression()
     expression.set("status", target.value)
+    keeps_action = target is RunStatus.REQUIRES_ACTION
     for name, value in fields.items():
-        if name != "status":
+        if name != "status" and (keeps_action or name != "required_action"):
             expression.set(name, run_field(name, value))
+    if not keeps_action:
+        expression.remove("required_action")
     if target.is_terminal:
         expression.remove("GSI2PK")
         expression.remove("GSI2SK")
     elif "expires_at" in fields:
         expression.set("GSI2SK", active_run_sort_key(run.id, fields["expires_at"]))
     return expression
+
+
+def _updated_run(run: Run, target: RunStatus, fields: Mapping[str, Any]) -> Run:
+    """The run as ``_run_update`` leaves it stored."""
+    keeps_action = target is RunStatus.REQUIRES_ACTION
+    required_action = fields.get("required_action", run.required_action) if keeps_action else None
+    return replace(run, **{**fields, "status": target, "required_action": required_action})
 
 
 class DynamoRunRepository:
@@ -186,7 +198,7 @@ class DynamoRunRepository:
             if cancelled.failed(0):
                 raise self._invalid_state(run, target) from None
             raise ConflictError(f"Run '{run.id}' was changed concurrently; please retry.") from None
-        return replace(run, status=target, **fields)
+        return _updated_run(run, target, fields)
 
     def claim_run(
         self, thread_id: str, run_id: str, *, worker_id: str, lease_seconds: int, now: float
@@ -266,7 +278,7 @@ class DynamoRunRepository:
         except Exception:
             forget_uploaded_bodies(self._table, message_items)
             raise
-        return replace(run, status=target, **fields)
+        return _updated_run(run, target, fields)
 
     def _transact_releasing_lock(self, operations: list[dict[str, Any]], run: Run, *, release: bool) -> None:
         """Run ``operations``, clearing the thread lock too when ``release``. A lock that is no longer this

@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from assistants_core.adapters.dynamodb.items import (
+    MESSAGE_PREFIX,
+    RUN_PREFIX,
+    STEP_PREFIX,
     THREAD_SK,
     thread_field,
     thread_from_item,
@@ -27,6 +30,9 @@ from assistants_core.adapters.dynamodb.table import (
 from assistants_core.adapters.errors import ConditionFailedError, TransactionCancelledError
 from assistants_core.domain.errors import ConflictError, InvalidRequestError, NotFoundError
 from assistants_core.domain.models import Message, Thread
+
+# The thread's own children a delete removes (not EVT#: see delete_thread).
+_DELETED_CHILD_PREFIXES = (MESSAGE_PREFIX, RUN_PREFIX, STEP_PREFIX)
 
 
 class DynamoThreadRepository:
@@ -74,11 +80,21 @@ class DynamoThreadRepository:
             raise NotFoundError("thread", thread.id) from None
 
     def delete_thread(self, owner: str, thread_id: str) -> None:
-        """Children first, the thread item last: an interrupted delete can simply be repeated."""
+        """Children first, the thread item last: an interrupted delete can simply be repeated.
+
+        Run event items (``EVT#``, hundreds per run) are left to their TTL: nothing reads them once the
+        thread is gone (a stream retrieves its run first), and deleting them would cost this request a
+        query and a batch delete per event page."""
         self.get_thread(owner, thread_id)
         pk = thread_pk(thread_id)
-        children = self._table.query(partition=("PK", pk), sort_attribute="SK", prefix="", keys_only=True)
-        self._table.batch_delete([(pk, str(item["SK"])) for item in children if item["SK"] != THREAD_SK])
+        children = [
+            item
+            for prefix in _DELETED_CHILD_PREFIXES
+            for item in self._table.query(
+                partition=("PK", pk), sort_attribute="SK", prefix=prefix, keys_only=True
+            )
+        ]
+        self._table.batch_delete([(pk, str(item["SK"])) for item in children])
         self._table.bodies.delete_prefix(thread_body_prefix(thread_id))
         expression = Expression()
         try:

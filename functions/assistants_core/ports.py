@@ -89,6 +89,11 @@ class RunRepository(Protocol):
         ``started_at`` and ``attempts + 1``. Returns None when someone else holds it or it is no longer
         claimable."""
 
+    def mark_requeued(self, run: Run, *, now: float) -> bool:
+        """Record that ``run``'s message is sent again at ``now`` (``enqueued_at``), iff the run is still as
+        read (status, attempts, ``enqueued_at``): of two sweepers that read it, only one sends."""
+        ...
+
     def renew_lease(self, run: Run, *, worker_id: str, lease_seconds: int, now: float) -> bool:
         """Extend our lease; False when we lost it (another worker claimed, or the run left in_progress)."""
 

@@ -12,6 +12,7 @@ import pytest
 
 from assistants_core.domain.errors import StorageError
 from assistants_core.domain.status import RunStatus
+from assistants_core.services.maintenance import RunMaintenance
 from assistants_core.settings import get_sweeper_settings
 from dlq import handler as dlq_handler
 from gpu_worker.engines.scripted import ScriptedEngine
@@ -159,3 +160,18 @@ def test_dead_letter_storage_error_is_reported_as_a_partial_batch_failure(
     assert response == {"batchItemFailures": [{"itemIdentifier": "message-1"}]}
     assert world.stored(ok_run).status == RunStatus.FAILED
     assert world.stored(bad_run).status == RunStatus.QUEUED
+
+
+def test_a_requeued_run_is_not_sent_again_by_every_sweep(world: World) -> None:
+    thread = world.thread_with_messages("backlog")
+    run = world.new_run(thread, enqueue=False, created_at=int(world.clock.now()) - 121)
+    maintenance = RunMaintenance(world.runs, world.queue, world.clock, requeue_after_seconds=120)
+    read_by_a_second_sweeper = world.stored(run)
+
+    assert maintenance.sweep().requeued == [run.id]
+    assert not world.runs.mark_requeued(read_by_a_second_sweeper, now=world.clock.now())
+    world.clock.advance(60)
+    assert maintenance.sweep().requeued == []  # still waiting in the queue: no second message
+    world.clock.advance(61)
+    assert maintenance.sweep().requeued == [run.id]
+    assert world.queue.approximate_depth() == 2

@@ -109,3 +109,19 @@ def test_a_tool_wait_past_expires_at_is_expired_by_the_sweeper(world: World) -> 
     (step,) = steps_of(world, waiting)
     assert step.status == StepStatus.EXPIRED and step.expired_at is not None
     assert world.threads.get_thread(OWNER, thread.id).active_run_id is None
+
+
+def test_a_run_requeued_by_tool_outputs_is_not_sent_again_by_the_next_sweep(
+    world: World, tool_outputs: ToolOutputService
+) -> None:
+    thread, waiting = waiting_run(world)
+    world.clock.advance(300)  # outputs submitted long after the run was created
+    assert waiting.required_action is not None
+    (call,) = waiting.required_action["submit_tool_outputs"]["tool_calls"]
+    request = SubmitToolOutputsRequest(tool_outputs=[ToolOutput(tool_call_id=call["id"], output="found")])
+    tool_outputs.submit(OWNER, thread.id, waiting.id, request)
+    sweeper = RunMaintenance(world.runs, world.queue, world.clock, requeue_after_seconds=120)
+
+    assert sweeper.sweep().requeued == []
+    world.clock.advance(121)
+    assert sweeper.sweep().requeued == [waiting.id]

@@ -109,6 +109,8 @@ class Run:
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     attempts: int = 0
+    # When the run's message was last (re)sent to the queue after creation (not part of the OpenAI object).
+    enqueued_at: float | None = None
 
 
 @dataclass(slots=True)

@@ -90,6 +90,9 @@ class EventedRunRepository:
     def replace_run_metadata(self, run: Run) -> None:
         self._runs.replace_run_metadata(run)
 
+    def mark_requeued(self, run: Run, *, now: float) -> bool:
+        return self._runs.mark_requeued(run, now=now)
+
     def renew_lease(self, run: Run, *, worker_id: str, lease_seconds: int, now: float) -> bool:
         return self._runs.renew_lease(run, worker_id=worker_id, lease_seconds=lease_seconds, now=now)
 

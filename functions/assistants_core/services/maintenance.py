@@ -70,13 +70,17 @@ class RunMaintenance:
             elif run.status == RunStatus.CANCELLING and self._lease_dead(run, now):
                 if self._end_cancelled(run, now):
                     report.cancelled.append(run.id)
-            elif self._needs_requeue(run, now):
+            elif self._needs_requeue(run, now) and self._runs.mark_requeued(run, now=now):
                 self._queue.enqueue_run(RunRef(thread_id=run.thread_id, run_id=run.id))
                 report.requeued.append(run.id)
         logger.info("sweep done", extra=report.as_dict())
         return report
 
     def _needs_requeue(self, run: Run, now: float) -> bool:
+        """A queued run whose message may be lost, or an in_progress run whose worker died; not one re-sent
+        within ``requeue_after_seconds`` (a backlog must not gain a message per run on every sweep)."""
+        if run.enqueued_at is not None and now - run.enqueued_at <= self._requeue_after_seconds:
+            return False
         if run.status == RunStatus.QUEUED:
             return now - run.created_at > self._requeue_after_seconds
         if run.status == RunStatus.IN_PROGRESS:

@@ -87,8 +87,12 @@ class ToolOutputService:
         step = find_pending_step(self._runs, run)
         if step is None:  # the step is written with the requires_action status: only a race gets here
             raise InvalidRunStateError("The run's tool calls are no longer pending.")
+        now = self._clock.now()
         updated = self._runs.transition_run(  # leaving requires_action clears required_action
-            run, RunStatus.QUEUED, step_updates=[answered_step(step, outputs, int(self._clock.now()))]
+            run,
+            RunStatus.QUEUED,
+            fields={"enqueued_at": now},  # the sweeper measures a lost message from here
+            step_updates=[answered_step(step, outputs, int(now))],
         )
         enqueue_run(self._queue, updated)
         return updated

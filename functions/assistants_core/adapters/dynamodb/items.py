@@ -44,7 +44,7 @@ _RUN_JSON = frozenset(
     }
 )
 _STEP_JSON = frozenset({"step_details", "last_error"})
-_FLOAT_FIELDS = frozenset({"temperature", "top_p", "lease_expires_at"})
+_FLOAT_FIELDS = frozenset({"temperature", "top_p", "lease_expires_at", "enqueued_at"})
 
 
 def assistant_pk(assistant_id: str) -> str:

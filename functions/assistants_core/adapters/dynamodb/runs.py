@@ -230,6 +230,26 @@ class DynamoRunRepository:
             return None
         return run_from_item(item)
 
+    def mark_requeued(self, run: Run, *, now: float) -> bool:
+        expression = Expression()
+        expression.set("enqueued_at", now)
+        enqueued_at = expression.name("enqueued_at")
+        sent_before = (
+            f"attribute_not_exists({enqueued_at})"
+            if run.enqueued_at is None
+            else f"{enqueued_at} = {expression.value(run.enqueued_at)}"
+        )
+        condition = (
+            f"{expression.name('status')} = {expression.value(run.status.value)}"
+            f" AND {expression.name('attempts')} = {expression.value(run.attempts)} AND {sent_before}"
+        )
+        try:
+            self._table.update(thread_pk(run.thread_id), run_sk(run.id), expression, condition)
+        except ConditionFailedError:
+            return False
+        run.enqueued_at = now
+        return True
+
     def renew_lease(self, run: Run, *, worker_id: str, lease_seconds: int, now: float) -> bool:
         """Extend our lease (and ``run.lease_expires_at``); False when the lease is no longer ours."""
         expression = Expression()

@@ -9,7 +9,7 @@ lock in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -231,39 +231,42 @@ class DynamoRunRepository:
         return run_from_item(item)
 
     def mark_requeued(self, run: Run, *, now: float) -> bool:
-        expression = Expression()
-        expression.set("enqueued_at", now)
-        enqueued_at = expression.name("enqueued_at")
-        sent_before = (
-            f"attribute_not_exists({enqueued_at})"
-            if run.enqueued_at is None
-            else f"{enqueued_at} = {expression.value(run.enqueued_at)}"
-        )
-        condition = (
-            f"{expression.name('status')} = {expression.value(run.status.value)}"
-            f" AND {expression.name('attempts')} = {expression.value(run.attempts)} AND {sent_before}"
-        )
-        try:
-            self._table.update(thread_pk(run.thread_id), run_sk(run.id), expression, condition)
-        except ConditionFailedError:
-            return False
-        run.enqueued_at = now
-        return True
+        def still_as_read(expression: Expression) -> str:
+            enqueued_at = expression.name("enqueued_at")
+            sent_before = (
+                f"attribute_not_exists({enqueued_at})"
+                if run.enqueued_at is None
+                else f"{enqueued_at} = {expression.value(run.enqueued_at)}"
+            )
+            return (
+                f"{expression.name('status')} = {expression.value(run.status.value)}"
+                f" AND {expression.name('attempts')} = {expression.value(run.attempts)} AND {sent_before}"
+            )
+
+        return self._set_field_if(run, "enqueued_at", now, still_as_read)
 
     def renew_lease(self, run: Run, *, worker_id: str, lease_seconds: int, now: float) -> bool:
         """Extend our lease (and ``run.lease_expires_at``); False when the lease is no longer ours."""
+
+        def ours(expression: Expression) -> str:
+            return (
+                f"{_status_in(expression, _WORKER_STATUSES)}"
+                f" AND {expression.name('lease_owner')} = {expression.value(worker_id)}"
+            )
+
+        return self._set_field_if(run, "lease_expires_at", now + lease_seconds, ours)
+
+    def _set_field_if(
+        self, run: Run, name: str, value: float, condition: Callable[[Expression], str]
+    ) -> bool:
+        """Set one run attribute (stored and on ``run``) iff ``condition`` holds; False when it does not."""
         expression = Expression()
-        expires = now + lease_seconds
-        expression.set("lease_expires_at", expires)
-        condition = (
-            f"{_status_in(expression, _WORKER_STATUSES)}"
-            f" AND {expression.name('lease_owner')} = {expression.value(worker_id)}"
-        )
+        expression.set(name, value)
         try:
-            self._table.update(thread_pk(run.thread_id), run_sk(run.id), expression, condition)
+            self._table.update(thread_pk(run.thread_id), run_sk(run.id), expression, condition(expression))
         except ConditionFailedError:
             return False
-        run.lease_expires_at = expires
+        setattr(run, name, value)
         return True
 
     def finish_run(

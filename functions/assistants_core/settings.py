@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,11 @@ class AwsSettings(BaseSettings):
     # Message bodies above this many bytes go to S3 (DynamoDB items are capped at 400 KB). Every writer of
     # messages (API, worker, maintenance) must use the same limit.
     inline_body_limit_bytes: int = Field(default=64 * 1024, gt=0)
+    # Credentials without stored keys (the Modal worker): the role boto3's web-identity chain assumes with the
+    # OIDC token Modal injects as MODAL_IDENTITY_TOKEN (adapters/aws.py). Static AWS_ACCESS_KEY_ID/SECRET keys
+    # in the environment, when present, still win (the key-based fallback).
+    aws_role_arn: str | None = None
+    web_identity_token: str | None = Field(default=None, validation_alias="MODAL_IDENTITY_TOKEN", repr=False)
 
 
 class ApiSettings(AwsSettings):
@@ -35,6 +41,17 @@ class ApiSettings(AwsSettings):
     # A run stream (stream: true, GET .../events) ends with `done` after this long; the client resumes with
     # Last-Event-ID. Behind API Gateway (29 s, buffered) it must end well before the gateway gives up.
     stream_max_seconds: float = Field(default=840.0, gt=0)
+    # Comma-separated model names the worker serves (GET /v1/models). Unset: any name is accepted and none
+    # listed (tests); the template and the local stack set it.
+    served_models: str | None = None
+    # Comma-separated ``<requested name>=<served model>`` pairs (``gpt-4o=Qwen3-4B-Instruct-2507``).
+    model_aliases: str = ""
+    # How a run create wakes the worker when no consumer is live: "none", "modal" (spawn on Modal), "local"
+    # (the local stack's stand-in: logs and counts the wake).
+    worker_wake: Literal["none", "modal", "local"] = "none"
+    worker_app_name: str = "serverless-assistants-worker"
+    # At most one wake per this many seconds (a conditional write on one DynamoDB item).
+    worker_wake_debounce_seconds: float = Field(default=30.0, gt=0)
 
 
 class WorkerSettings(AwsSettings):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -15,6 +19,7 @@ _SQS_READ_TIMEOUT_SECONDS = 30
 _DATA_READ_TIMEOUT_SECONDS = 10
 _CONNECT_TIMEOUT_SECONDS = 3
 _MAX_ATTEMPTS = 4
+_STATIC_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +40,37 @@ def _config(read_timeout: int, **extra: Any) -> Config:
     )
 
 
+def web_identity_variables(role_arn: str, token: str, token_dir: Path) -> dict[str, str]:
+    """Write the OIDC ``token`` to a private file in ``token_dir`` and return the variables that make boto3's
+    default chain assume ``role_arn`` with it (AssumeRoleWithWebIdentity, refreshed before expiry)."""
+    token_dir.mkdir(parents=True, exist_ok=True)
+    token_file = token_dir / "web-identity-token"
+    descriptor = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(token)
+    return {
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file),
+        "AWS_ROLE_ARN": role_arn,
+        "AWS_ROLE_SESSION_NAME": f"assistants-worker-{socket.gethostname()}"[:64],
+    }
+
+
+def use_web_identity(settings: AwsSettings) -> bool:
+    """Point this process's boto3 credential chain at ``settings.aws_role_arn`` with the Modal identity token,
+    unless static keys are set (the documented key-based fallback) or either value is missing. Returns
+    whether the web identity is used."""
+    if not settings.aws_role_arn or not settings.web_identity_token:
+        return False
+    if all(os.environ.get(name) for name in _STATIC_KEY_VARIABLES):
+        return False
+    token_dir = Path(tempfile.gettempdir()) / "assistants-aws"
+    os.environ.update(web_identity_variables(settings.aws_role_arn, settings.web_identity_token, token_dir))
+    return True
+
+
 def make_aws_clients(settings: AwsSettings) -> AwsClients:
     """Clients for the configured region; ``aws_endpoint_url`` points all three at a local moto server."""
+    use_web_identity(settings)
     session = boto3.session.Session(region_name=settings.aws_region)
     endpoint = settings.aws_endpoint_url
     # A local endpoint (an IP and port) cannot serve virtual-hosted bucket names.

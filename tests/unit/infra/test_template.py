@@ -65,13 +65,17 @@ def resources(template: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def transformed(template: dict[str, Any]) -> dict[str, Any]:
     """The CloudFormation `sam deploy` would submit (CodeUri as `sam package` rewrites it)."""
+    return transform_template(template)
+
+
+def transform_template(template: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, Any]:
     packaged = copy.deepcopy(template)
     packaged["Globals"]["Function"]["CodeUri"] = "s3://deployment-bucket/functions.zip"
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the transform resolves pseudo parameters
     try:
         output: dict[str, Any] = transform(
-            packaged, {"ApiKeyHashes": "0" * 64 + ":test"}, _NoManagedPolicyLookup()
+            packaged, {"ApiKeyHashes": "0" * 64 + ":test", **(parameters or {})}, _NoManagedPolicyLookup()
         )
     finally:
         monkeypatch.undo()
@@ -232,10 +236,10 @@ def test_api_is_a_catch_all_v1_route_with_cors(resources: dict[str, Any]) -> Non
     assert route["Path"] == "/v1/{proxy+}"
     assert route["Method"] == "ANY"
     assert route["ApiId"] == {"Ref": "HttpApi"}
-    cors = resources["HttpApi"]["Properties"]["CorsConfiguration"]
+    condition, cors, otherwise = resources["HttpApi"]["Properties"]["CorsConfiguration"]["Fn::If"]
+    assert condition == "BrowserOriginsAllowed"
+    assert otherwise == {"Ref": "AWS::NoValue"}
     assert cors["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}
-    assert {"authorization", "content-type", "openai-beta"} <= set(cors["AllowHeaders"])
-    assert {"GET", "POST", "DELETE", "OPTIONS"} <= set(cors["AllowMethods"])
 
 
 def test_sweeper_runs_every_minute_and_dlq_consumer_reports_partial_failures(
@@ -399,3 +403,141 @@ def test_samconfig_deploys_the_stack_with_iam_capability_and_a_confirmed_changes
     assert "CAPABILITY_IAM" in deploy["capabilities"]
     assert deploy["confirm_changeset"] is True
     assert deploy["region"]
+
+
+# Every header the openai JS SDK (openai@7.60.0, its dist files) may send from a browser, lower-cased: the
+# preflight must allow each, or the browser blocks the request.
+OPENAI_JS_SDK_REQUEST_HEADERS = {
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "openai-beta",
+    "openai-organization",
+    "openai-project",
+    "x-stainless-arch",
+    "x-stainless-custom-poll-interval",
+    "x-stainless-helper-method",
+    "x-stainless-lang",
+    "x-stainless-os",
+    "x-stainless-package-version",
+    "x-stainless-poll-helper",
+    "x-stainless-retry-count",
+    "x-stainless-runtime",
+    "x-stainless-runtime-version",
+    "x-stainless-timeout",
+}
+
+
+def _transformed_cors(transformed: dict[str, Any]) -> dict[str, Any]:
+    """The CORS configuration API Gateway receives: the HTTP API's OpenAPI body after the SAM transform."""
+    (api,) = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    cors = api["Properties"]["Body"]["x-amazon-apigateway-cors"]
+    condition, enabled, disabled = cors["Fn::If"]
+    assert transformed["Conditions"][condition] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CorsAllowOrigins"}, ""]}]
+    }
+    assert disabled == {"Ref": "AWS::NoValue"}
+    found: dict[str, Any] = enabled
+    return found
+
+
+def test_transformed_api_keeps_the_whole_cors_configuration(transformed: dict[str, Any]) -> None:
+    """aws-sam-translator drops every CORS key but AllowOrigins when AllowOrigins alone is an intrinsic:
+    the transformed API must still allow the SDK's headers and methods, expose headers, cache preflights."""
+    cors = _transformed_cors(transformed)
+    assert set(cors) == {"allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge"}
+    assert {header.lower() for header in cors["allowHeaders"]} >= OPENAI_JS_SDK_REQUEST_HEADERS
+    assert {"GET", "POST", "DELETE", "OPTIONS"} <= set(cors["allowMethods"])
+    assert {"x-request-id", "openai-poll-after-ms", "retry-after"} <= set(cors["exposeHeaders"])
+    assert cors["maxAge"] >= 300
+
+
+def test_transformed_cors_origins_come_from_the_parameter(template: dict[str, Any]) -> None:
+    origins = "https://app.example.com,https://admin.example.com"
+    cors = _transformed_cors(transform_template(template, {"CorsAllowOrigins": origins}))
+    assert cors["allowOrigins"] == {"Fn::Split": [",", origins]}
+    assert "allowCredentials" not in cors  # "*" with credentials is refused by browsers
+
+
+def test_transformed_functions_keep_their_settings(transformed: dict[str, Any]) -> None:
+    """What CloudFormation receives: runtime, handler, architecture, env, reserved concurrency."""
+    functions = {
+        name: r["Properties"]
+        for name, r in transformed["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    assert set(functions) == {"ApiFunction", "StreamFunction", "SweeperFunction", "DlqFunction"}
+    for name, properties in functions.items():
+        assert properties["Runtime"] == "python3.11", name
+        assert properties["Architectures"] == ["arm64"], name
+        assert properties["TracingConfig"] == {"Mode": "Active"}, name
+        assert properties["Code"] == {"S3Bucket": "deployment-bucket", "S3Key": "functions.zip"}, name
+    for name in ("ApiFunction", "StreamFunction"):
+        variables = functions[name]["Environment"]["Variables"]
+        assert variables["ASSISTANTS_SERVED_MODELS"] == {"Ref": "ServedModels"}
+        assert variables["ASSISTANTS_MODEL_ALIASES"] == {"Ref": "ModelAliases"}
+        assert variables["ASSISTANTS_WORKER_WAKE"] == {"Fn::If": ["WorkerWakeEnabled", "modal", "none"]}
+    assert functions["ApiFunction"]["Timeout"] == 29
+
+
+def test_stream_function_has_reserved_concurrency(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    """Streams hold an execution for up to 15 minutes: a reserved (and capped) pool keeps them from taking
+    the concurrency the API, sweeper and DLQ functions need; 0 leaves the function unreserved."""
+    parameter = template["Parameters"]["StreamReservedConcurrency"]
+    assert parameter["Type"] == "Number" and parameter["Default"] > 0 and parameter["MinValue"] == 0
+    stream = transformed["Resources"]["StreamFunction"]["Properties"]
+    assert stream["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["StreamConcurrencyReserved", {"Ref": "StreamReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert transformed["Conditions"]["StreamConcurrencyReserved"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "StreamReservedConcurrency"}, 0]}]
+    }
+    for name in ("ApiFunction", "SweeperFunction", "DlqFunction"):
+        assert "ReservedConcurrentExecutions" not in transformed["Resources"][name]["Properties"]
+
+
+def test_worker_role_trusts_only_the_modal_workspace_environment_and_app(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    """Modal OIDC (https://modal.com/docs/guide/oidc-integration): aud "oidc.modal.com", sub
+    "modal:workspace_id:<ws>:environment_name:<env>:app_name:<app>:function_name:<fn>:container_id:<ct>"."""
+    resources = transformed["Resources"]
+    provider = resources["ModalOidcProvider"]
+    assert provider["Type"] == "AWS::IAM::OIDCProvider"
+    assert provider["Condition"] == "CreateModalOidcProvider"
+    assert provider["Properties"]["Url"] == "https://oidc.modal.com"
+    assert provider["Properties"]["ClientIdList"] == ["oidc.modal.com"]
+    role = resources["WorkerRole"]
+    assert role["Type"] == "AWS::IAM::Role" and role["Condition"] == "ModalOidcEnabled"
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"]["Federated"] == {
+        "Fn::If": [
+            "CreateModalOidcProvider",
+            {"Fn::GetAtt": ["ModalOidcProvider", "Arn"]},
+            {"Ref": "ModalOidcProviderArn"},
+        ]
+    }
+    assert statement["Condition"]["StringEquals"] == {"oidc.modal.com:aud": "oidc.modal.com"}
+    sub = statement["Condition"]["StringLike"]["oidc.modal.com:sub"]["Fn::Sub"]
+    assert sub == (
+        "modal:workspace_id:${ModalWorkspaceId}:environment_name:${ModalEnvironmentName}"
+        ":app_name:${ModalAppName}:function_name:*"
+    )
+    assert role["Properties"]["ManagedPolicyArns"] == [{"Ref": "WorkerPolicy"}]
+    parameters = template["Parameters"]
+    assert re.fullmatch(parameters["ModalWorkspaceId"]["AllowedPattern"], "ac-12345abcd")
+    assert not re.fullmatch(parameters["ModalWorkspaceId"]["AllowedPattern"], "ac-*")  # no wildcard scope
+    assert parameters["ModalAppName"]["Default"] == "serverless-assistants-worker"
+    outputs = template["Outputs"]["WorkerRoleArn"]
+    assert outputs["Condition"] == "ModalOidcEnabled"
+
+
+def test_worker_app_name_matches_the_trusted_app(template: dict[str, Any]) -> None:
+    app_source = (REPO_ROOT / "gpu_worker" / "app.py").read_text()
+    default = template["Parameters"]["ModalAppName"]["Default"]
+    assert f'APP_NAME = "{default}"' in app_source
+    assert ApiSettings.model_fields["worker_app_name"].default == default

@@ -17,6 +17,7 @@ from gpu_worker.cpu_defaults import apply_cpu_defaults
 from gpu_worker.engines.base import Engine
 from gpu_worker.engines.scripted import ScriptedEngine
 from gpu_worker.log_format import configure_json_logging
+from gpu_worker.presence import consumer_presence
 from gpu_worker.wiring import build_consumer, new_worker_id
 
 logger = logging.getLogger("gpu_worker")
@@ -39,10 +40,11 @@ async def serve(engine_kind: str) -> None:
         loop.add_signal_handler(signum, consumer.stop)
     logger.info("worker started", extra={"worker_id": consumer.worker_id, "engine": engine_kind})
     try:
-        if settings.idle_exit_seconds is None:
-            await consumer.run_forever()
-        else:
-            await consumer.run_until_idle(settings.idle_exit_seconds)
+        async with consumer_presence(settings):  # the API wakes no worker while this one receives
+            if settings.idle_exit_seconds is None:
+                await consumer.run_forever()
+            else:
+                await consumer.run_until_idle(settings.idle_exit_seconds)
     finally:
         shutdown = getattr(engine, "shutdown", None)
         if callable(shutdown):

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.auth import hash_api_key
+from assistants_core.settings import WorkerSettings
 from gpu_worker.cpu_defaults import CPU_ENVIRONMENT_DEFAULTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +82,9 @@ def api_environment(resources: LocalResources, dev_key: str) -> dict[str, str]:
         **aws_environment(resources),
         "ASSISTANTS_API_KEY_HASHES": f"{hash_api_key(dev_key)}:{LOCAL_TENANT}",
         "ASSISTANTS_CORS_ALLOW_ORIGINS": "*",
+        # The model the local worker serves (the README snippet's), and the local stand-in for Modal's wake.
+        "ASSISTANTS_SERVED_MODELS": str(WorkerSettings.model_fields["served_model_name"].default),
+        "ASSISTANTS_WORKER_WAKE": "local",
     }
 
 

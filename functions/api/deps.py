@@ -17,18 +17,22 @@ from assistants_core.adapters.dynamodb import (
     DynamoTable,
     DynamoThreadRepository,
 )
+from assistants_core.adapters.dynamodb.worker_presence import DynamoWorkerPresence
 from assistants_core.adapters.s3_bodies import S3BodyStore
 from assistants_core.adapters.sqs_queue import SqsRunQueue
-from assistants_core.ports import Clock
+from assistants_core.adapters.worker_spawn import LocalWorkerSpawner, ModalWorkerSpawner
+from assistants_core.ports import Clock, WorkerSpawner
 from assistants_core.services.assistants import AssistantService
 from assistants_core.services.clock import SystemClock
 from assistants_core.services.evented_runs import with_run_events
 from assistants_core.services.messages import MessageService
+from assistants_core.services.models import ModelCatalog
 from assistants_core.services.run_stream import RunStreamService
 from assistants_core.services.runs import RunService
 from assistants_core.services.steps import StepService
 from assistants_core.services.threads import ThreadService
 from assistants_core.services.tool_outputs import ToolOutputService
+from assistants_core.services.worker_wake import WorkerWakeService
 from assistants_core.settings import ApiSettings, get_api_settings
 
 
@@ -44,11 +48,27 @@ class ApiDependencies:
     authenticator: ApiKeyAuthenticator
     cors_allow_origins: list[str]
     clients: AwsClients
+    models: ModelCatalog
+    worker_wake: WorkerWakeService | None = None
+
+
+def build_worker_spawner(settings: ApiSettings) -> WorkerSpawner | None:
+    """How a run create wakes the worker (``ASSISTANTS_WORKER_WAKE``)."""
+    if settings.worker_wake == "modal":
+        return ModalWorkerSpawner(settings.worker_app_name)
+    if settings.worker_wake == "local":
+        return LocalWorkerSpawner()
+    return None
 
 
 def build_dependencies(
-    settings: ApiSettings, *, clients: AwsClients | None = None, clock: Clock | None = None
+    settings: ApiSettings,
+    *,
+    clients: AwsClients | None = None,
+    clock: Clock | None = None,
+    spawner: WorkerSpawner | None = None,
 ) -> ApiDependencies:
+    """``spawner`` replaces the one ``settings.worker_wake`` names (tests pass a recording one)."""
     clients = clients or make_aws_clients(settings)
     clock = clock or SystemClock()
     table = DynamoTable(
@@ -64,6 +84,18 @@ def build_dependencies(
     run_repo = with_run_events(DynamoRunRepository(table), event_log)
     max_chars = settings.max_message_chars
     run_queue = SqsRunQueue(clients.sqs, settings.run_queue_url)
+    models = ModelCatalog.from_settings(settings.served_models, settings.model_aliases)
+    spawner = spawner or build_worker_spawner(settings)
+    worker_wake = (
+        WorkerWakeService(
+            DynamoWorkerPresence(table),
+            spawner,
+            clock,
+            debounce_seconds=settings.worker_wake_debounce_seconds,
+        )
+        if spawner is not None
+        else None
+    )
     runs = RunService(
         assistant_repo,
         run_repo,
@@ -71,10 +103,12 @@ def build_dependencies(
         clock,
         run_expiry_seconds=settings.run_expiry_seconds,
         max_message_chars=max_chars,
+        models=models,
+        wake=worker_wake,
     )
     run_stream = RunStreamService(runs, run_repo, event_log, max_stream_seconds=settings.stream_max_seconds)
     return ApiDependencies(
-        assistants=AssistantService(assistant_repo, clock),
+        assistants=AssistantService(assistant_repo, clock, models=models),
         threads=ThreadService(thread_repo, clock, max_message_chars=max_chars),
         messages=MessageService(message_repo, clock, max_message_chars=max_chars),
         runs=runs,
@@ -86,6 +120,8 @@ def build_dependencies(
             origin.strip() for origin in settings.cors_allow_origins.split(",") if origin.strip()
         ],
         clients=clients,
+        models=models,
+        worker_wake=worker_wake,
     )
 
 

@@ -173,3 +173,20 @@ class RunQueueConsumer(Protocol):
 
 class Clock(Protocol):
     def now(self) -> float: ...
+
+
+class WorkerPresence(Protocol):
+    """Whether a queue consumer is live, and the one-item debounce of worker wakes (DynamoDB)."""
+
+    def mark_consumer_alive(self, until: float) -> None:
+        """A consumer is receiving and will check in again before ``until``."""
+
+    def claim_wake(self, now: float, debounce_seconds: float) -> bool:
+        """Record "wake requested at ``now``" unless a consumer is live or a wake was recorded within
+        ``debounce_seconds`` (one conditional write); True when this caller must wake the worker."""
+
+
+class WorkerSpawner(Protocol):
+    """Starts one queue consumer (Modal in the cloud; a stand-in in the local stack)."""
+
+    def spawn_consumer(self) -> None: ...

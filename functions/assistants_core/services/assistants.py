@@ -9,18 +9,23 @@ from assistants_core.ports import AssistantRepository, Clock
 from assistants_core.schemas.assistants import CreateAssistantRequest, ModifyAssistantRequest
 from assistants_core.schemas.common import tool_resources_to_domain
 from assistants_core.schemas.tools import option_to_domain, tools_to_domain
+from assistants_core.services.models import ModelCatalog
 from assistants_core.services.tool_validation import validate_response_format, validate_tools
 from assistants_core.services.validation import page_request, require_id, validate_metadata, validate_sampling
 
 
 class AssistantService:
-    def __init__(self, assistants: AssistantRepository, clock: Clock) -> None:
+    def __init__(
+        self, assistants: AssistantRepository, clock: Clock, *, models: ModelCatalog | None = None
+    ) -> None:
         self._assistants = assistants
         self._clock = clock
+        self._models = models or ModelCatalog(None)
 
     def create(self, owner: str, request: CreateAssistantRequest) -> Assistant:
         metadata = validate_metadata(request.metadata)
         validate_sampling(request.temperature, request.top_p)
+        self._models.require_served(request.model)
         now = self._clock.now()
         assistant = Assistant(
             id=ids.new_id(ids.ASSISTANT, now_ms=int(now * 1000)),
@@ -56,6 +61,8 @@ class AssistantService:
             )
         metadata = validate_metadata(request.metadata) if "metadata" in changed else None
         validate_sampling(request.temperature, request.top_p)
+        if request.model is not None:
+            self._models.require_served(request.model)
         assistant = self._assistants.get_assistant(owner, assistant_id)
         if request.model is not None:
             assistant.model = request.model

@@ -24,6 +24,7 @@ from assistants_core.schemas.runs import (
 from assistants_core.schemas.threads import CreateThreadRequest
 from assistants_core.schemas.tools import option_to_domain, tools_to_domain
 from assistants_core.services.messages import prepare_message
+from assistants_core.services.models import ModelCatalog
 from assistants_core.services.threads import prepare_thread
 from assistants_core.services.tool_validation import validate_run_tooling
 from assistants_core.services.tool_waits import cancel_waiting_run
@@ -34,6 +35,7 @@ from assistants_core.services.validation import (
     validate_run_token_limits,
     validate_sampling,
 )
+from assistants_core.services.worker_wake import WorkerWakeService
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +54,11 @@ class RunService:
         *,
         run_expiry_seconds: int,
         max_message_chars: int,
+        models: ModelCatalog | None = None,
+        wake: WorkerWakeService | None = None,
     ) -> None:
+        self._models = models or ModelCatalog(None)
+        self._wake = wake
         self._assistants = assistants
         self._runs = runs
         self._queue = queue
@@ -81,6 +87,7 @@ class RunService:
         run.additional_instructions = request.additional_instructions
         self._runs.create_run(run, additional_messages)
         self._enqueue(run)
+        self._wake_worker()
         return run
 
     def create_thread_and_run(self, owner: str, request: CreateThreadAndRunRequest) -> Run:
@@ -98,6 +105,7 @@ class RunService:
         run = self._new_run(owner, thread.id, assistant, request, now=now)
         self._runs.create_run(run, messages, new_thread=thread)
         self._enqueue(run)
+        self._wake_worker()
         return run
 
     def retrieve(self, owner: str, thread_id: str, run_id: str) -> Run:
@@ -210,10 +218,15 @@ class RunService:
             ),
         )
         validate_run_tooling(run)
+        self._models.require_served(run.model)
         return run
 
     def _enqueue(self, run: Run) -> None:
         enqueue_run(self._queue, run)
+
+    def _wake_worker(self) -> None:
+        if self._wake is not None:
+            self._wake.wake_if_idle()
 
 
 def enqueue_run(queue: RunQueue, run: Run) -> None:

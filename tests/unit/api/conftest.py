@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from api.app import create_app
 from api.auth import hash_api_key
 from api.deps import ApiDependencies, build_dependencies
 from assistants_core.adapters.aws import AwsClients
+from assistants_core.ports import WorkerSpawner
 from assistants_core.settings import ApiSettings
 from infra import moto_dynamodb
 from infra.aws_resources import ResourceNames, create_resources
@@ -54,6 +56,15 @@ class ApiHarness:
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
+    with running_api(monkeypatch) as harness:
+        yield harness
+
+
+@contextmanager
+def running_api(
+    monkeypatch: pytest.MonkeyPatch, *, spawner: WorkerSpawner | None = None, **overrides: Any
+) -> Iterator[ApiHarness]:
+    """The app over in-process moto; ``overrides`` are ``ApiSettings`` values, ``spawner`` wakes workers."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -72,7 +83,8 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
             cors_allow_origins="https://app.example.com",
             max_message_chars=2_000,
             inline_body_limit_bytes=1_024,
+            **overrides,
         )
-        dependencies = build_dependencies(settings, clients=clients)
+        dependencies = build_dependencies(settings, clients=clients, spawner=spawner)
         with TestClient(create_app(dependencies), raise_server_exceptions=False) as client:
             yield ApiHarness(client, dependencies, resources, clients)

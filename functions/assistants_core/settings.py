@@ -79,6 +79,51 @@ class WorkerSettings(AwsSettings):
     engine_seed: int = 0
 
 
+class WorkerDeploySettings(BaseSettings):
+    """What ``modal deploy gpu_worker/app.py`` builds (read on the deploying machine, baked into the image):
+    the served model (a Hugging Face repo at a pinned revision, prepared once into the Modal Volume), its
+    engine settings and GPU, and how many containers run."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANTS_DEPLOY_", extra="ignore", protected_namespaces=()
+    )
+
+    # Ungated, Apache-2.0, tool calling in the hermes format, no thinking blocks; fits an L4 (24 GB) in bf16.
+    model_repo: str = "Qwen/Qwen3-4B-Instruct-2507"
+    # A commit sha; infra/deploy.py resolves a branch or tag to one before preparing (and says so).
+    model_revision: str = "main"
+    # The name clients use (``model=``); default: the repo's last part. A repo without "/" names a model
+    # bundled with the worker (``SmolLM2-135M-Instruct``, for GPU smoke checks only).
+    served_model_name: str | None = None
+    model_dtype: str = "bfloat16"
+    max_model_len: int = Field(default=32768, gt=0)
+    gpu: str = "L4"
+    tool_call_format: str = "hermes"
+    # Containers kept running with the engine loaded (paid while idle); 0 scales to zero.
+    min_containers: int = Field(default=0, ge=0)
+    max_containers: int = Field(default=4, ge=1)
+    # Modal memory snapshot of the loaded engine (GPU memory included) to shorten cold starts.
+    memory_snapshot: bool = True
+    # Pin GPU containers near the table (e.g. "us-east-1"); Modal bills pinned regions 1.5-1.75x. Unset: any.
+    worker_region: str | None = None
+    modal_secret_name: str = "assistants-aws"
+
+    @property
+    def served_name(self) -> str:
+        return self.served_model_name or self.model_repo.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def bundled(self) -> bool:
+        return "/" not in self.model_repo
+
+    @property
+    def model_folder(self) -> str:
+        """The model's folder in the volume: one per repo and revision, so a change never mixes files."""
+        if self.bundled:
+            return self.model_repo
+        return f"{self.model_repo.replace('/', '--')}@{self.model_revision}"
+
+
 class SweeperSettings(AwsSettings):
     """The scheduled sweeper Lambda."""
 

@@ -42,9 +42,10 @@ run: venv model
 run-api: venv
 	$(PY) -m infra.local_stack --no-worker
 
-# sam build + sam deploy (samconfig.toml), then modal deploy gpu_worker/app.py; see README "Deployment".
+# Preflight, sam build + sam deploy (samconfig.toml), the model into the Modal Volume, then modal deploy
+# gpu_worker/app.py; see README "Deployment". The venv's bin first: its `modal` CLI. DRY_RUN=1 runs nothing.
 deploy: venv
-	PYTHON=$(CURDIR)/$(PY) infra/deploy.sh
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PYTHON=$(CURDIR)/$(PY) infra/deploy.sh $(if $(DRY_RUN),--dry-run)
 
 lint: venv
 	$(VENV)/bin/ruff check functions gpu_worker infra tests bench

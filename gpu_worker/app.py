@@ -89,12 +89,6 @@ def prepare_model() -> str:
     return str(output)
 
 
-@app.function(image=prepare_image, volumes={MODELS_MOUNT: models}, timeout=60)
-def model_is_prepared() -> bool:
-    """Whether the served model is complete in the volume (the deploy's preflight asks)."""
-    return model_ready(Path(MODELS_MOUNT), deploy)
-
-
 @app.cls(
     gpu=deploy.gpu,
     volumes={MODELS_MOUNT: models},
@@ -156,7 +150,6 @@ class GpuWorker:
 
 
 @app.function(
-    image=prepare_image,
     schedule=modal.Period(minutes=1),
     secrets=[aws_secret],
     volumes={MODELS_MOUNT: models},

@@ -61,3 +61,21 @@ def test_consumer_presence_blocks_wakes_while_it_runs(aws: tuple[AwsClients, Res
     assert presence.claim_wake(NOW + alive + 1, debounce_seconds=30)  # went idle: wake once
     assert not presence.claim_wake(NOW + alive + 2, debounce_seconds=30)  # debounced
     presence.mark_consumer_alive(NOW)  # an older mark never moves the time back
+
+
+class StaleReads(DynamoTable):
+    """Reads that miss the latest write (another API instance's claim landing between read and write)."""
+
+    def get(self, pk: str, sk: str) -> None:  # type: ignore[override]
+        return None
+
+
+def test_the_conditional_write_decides_a_race_the_read_missed(aws: tuple[AwsClients, ResourceNames]) -> None:
+    clients, names = aws
+    bodies = S3BodyStore(clients.s3, names.bucket_name)
+    fresh = DynamoWorkerPresence(DynamoTable(clients.dynamodb, names.table_name, bodies))
+    stale = DynamoWorkerPresence(StaleReads(clients.dynamodb, names.table_name, bodies))
+    assert fresh.claim_wake(NOW, debounce_seconds=30)
+    assert not stale.claim_wake(NOW + 1, debounce_seconds=30)  # within the window: the condition refuses
+    fresh.mark_consumer_alive(NOW + 100)
+    assert not stale.claim_wake(NOW + 50, debounce_seconds=30)  # a live consumer: the condition refuses

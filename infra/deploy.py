@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistants_core.services.models import ModelCatalog, parse_aliases
 from assistants_core.settings import WorkerDeploySettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -188,6 +189,14 @@ def pin_model_revision(deploy: WorkerDeploySettings, model_info: Callable[[str, 
     return sha
 
 
+def check_aliases(aliases: str, served_name: str) -> None:
+    """Every alias must name the served model (the API refuses to start otherwise)."""
+    try:
+        ModelCatalog([served_name], parse_aliases(aliases))
+    except ValueError as error:
+        raise PreflightError(f"MODEL_ALIASES: {error}") from error
+
+
 def hub_model_info(repo: str, revision: str) -> object:
     from huggingface_hub import HfApi
 
@@ -243,6 +252,7 @@ def preflight(
         notes.append(f"model revision {deploy.model_revision} is pinned to its commit sha at deploy time")
     else:
         notes.append(f"model {deploy.model_repo}@{deploy.model_revision} on {deploy.gpu}")
+    check_aliases(env.get("MODEL_ALIASES", ""), deploy.served_name)
     plan = Plan(region, stack_name, deploy, build, workspace_id if use_oidc else None, notes)
     plan.worker_env = {
         **{f"ASSISTANTS_DEPLOY_{name.upper()}": str(value) for name, value in _deploy_dump(deploy).items()},

@@ -114,6 +114,7 @@ def test_without_any_way_to_python311_the_error_names_them(tmp_path: Path) -> No
             "STREAM_RESERVED_CONCURRENCY=0",
         ),
         ({"USE_MODAL_OIDC": "0"}, ALL_CLIS, {}, "WORKER_AWS_ACCESS_KEY_ID"),
+        ({"MODEL_ALIASES": "gpt-4o=llama-3"}, ALL_CLIS, {}, "MODEL_ALIASES: .*not served"),
     ],
 )
 def test_preflight_stops_before_any_change(
@@ -247,3 +248,20 @@ def test_make_deploy_and_the_script_call_the_python_deploy() -> None:
     makefile = (deploy.REPO_ROOT / "Makefile").read_text()
     assert "infra/deploy.sh $(if $(DRY_RUN),--dry-run)" in makefile
     assert "-m infra.deploy" in (deploy.REPO_ROOT / "infra" / "deploy.sh").read_text()
+
+
+def test_every_parameter_the_deploy_passes_is_a_template_parameter() -> None:
+    from cfnlint.decode import cfn_yaml
+
+    template = cfn_yaml.load(str(deploy.REPO_ROOT / "template.yaml"))
+    plan = _preflight(
+        {
+            "WAKE_MODAL_TOKEN_ID": "ak-1",
+            "WAKE_MODAL_TOKEN_SECRET": "s",
+            "MODEL_ALIASES": "a=Qwen3-4B-Instruct-2507",
+        }
+    )
+    sam_deploy = dict(plan.steps)["deploy the AWS stack"]
+    passed = {p.split("=", 1)[0] for p in sam_deploy[sam_deploy.index("--parameter-overrides") + 1 :]}
+    assert passed <= set(template["Parameters"])
+    assert {"ApiKeyHashes", "ServedModels", "ModalWorkspaceId", "StreamReservedConcurrency"} <= passed

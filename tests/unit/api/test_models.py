@@ -96,3 +96,13 @@ def test_local_stack_serves_the_model_of_the_readme_snippet() -> None:
     (snippet_model,) = set(re.findall(r'assistants\.create\(\n\s+model="([^"]+)"', README))
     assert catalog.require_served(snippet_model) == snippet_model
     assert environment["ASSISTANTS_WORKER_WAKE"] == "local"
+
+
+def test_alias_settings_are_checked_when_the_api_starts() -> None:
+    with pytest.raises(ValueError, match="<requested name>=<served model>"):
+        ModelCatalog.from_settings(SERVED, "gpt-4o")
+    with pytest.raises(ValueError, match="not served"):
+        ModelCatalog.from_settings(SERVED, "gpt-4o=llama-3")
+    catalog = ModelCatalog.from_settings(f" {SERVED} ,,", f"gpt-4o = {SERVED}")
+    assert [entry.id for entry in catalog.entries()] == [SERVED, "gpt-4o"]
+    assert catalog.require_served("gpt-4o") == SERVED

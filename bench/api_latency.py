@@ -31,6 +31,7 @@ from api.app import create_app
 from api.deps import build_dependencies
 from bench.local import api_settings, http_client, in_process_client, running_api_stack
 from bench.report import format_table, percentile, ratio
+from infra import local_env
 from infra.aws_call_counter import CallTally, counting_aws_calls, per_service
 from infra.local_stack import LocalStack
 
@@ -79,7 +80,7 @@ BASELINE_BATCH = Endpoint(
 ENDPOINTS = [
     Endpoint(
         "POST /assistants",
-        lambda s, i: Call("POST", "/assistants", {"model": "bench", "name": f"bench {i}"}),
+        lambda s, i: Call("POST", "/assistants", {"model": local_env.SERVED_MODEL, "name": f"bench {i}"}),
         keep=lambda s, body: s.assistant_ids.append(body["id"]),
     ),
     Endpoint(
@@ -201,7 +202,9 @@ async def measure_latency(stack: LocalStack, arguments: argparse.Namespace) -> d
         "seconds": arguments.seconds,
     }
     async with http_client(stack) as client:
-        response = await client.post("/assistants", json={"model": "bench", "name": "baseline"})
+        response = await client.post(
+            "/assistants", json={"model": local_env.SERVED_MODEL, "name": "baseline"}
+        )
         response.raise_for_status()
         scenario.baseline_assistant_id = response.json()["id"]
         for endpoint in ENDPOINTS:

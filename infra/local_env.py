@@ -28,6 +28,8 @@ LOCAL_REGION = "us-east-1"
 RESOURCE_PREFIX = "assistants-local"
 DEFAULT_MODEL_PATH = ".cache/models/SmolLM2-135M-Instruct"
 DEFAULT_SWEEP_INTERVAL_SECONDS = 60.0
+# The model the local worker serves (the README snippet's): the only one the local API accepts.
+SERVED_MODEL = str(WorkerSettings.model_fields["served_model_name"].default)
 # moto accepts any credentials; boto3 only needs some to sign requests.
 MOTO_CREDENTIALS: Mapping[str, str] = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
@@ -83,7 +85,7 @@ def api_environment(resources: LocalResources, dev_key: str) -> dict[str, str]:
         "ASSISTANTS_API_KEY_HASHES": f"{hash_api_key(dev_key)}:{LOCAL_TENANT}",
         "ASSISTANTS_CORS_ALLOW_ORIGINS": "*",
         # The model the local worker serves (the README snippet's), and the local stand-in for Modal's wake.
-        "ASSISTANTS_SERVED_MODELS": str(WorkerSettings.model_fields["served_model_name"].default),
+        "ASSISTANTS_SERVED_MODELS": SERVED_MODEL,
         "ASSISTANTS_WORKER_WAKE": "local",
     }
 

@@ -139,9 +139,9 @@ class JsonCanonicalizer:
 
     @property
     def _expecting_value(self) -> bool:
-        return not self._stack and self.first_char is None or bool(self._stack) and (
-            self._stack[-1].expect == "value"
-        )
+        if not self._stack:
+            return self.first_char is None
+        return self._stack[-1].expect == "value"
 
     def _feed_char(self, char: str) -> tuple[str, bool]:
         if self._string is not None:

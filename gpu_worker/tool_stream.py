@@ -312,5 +312,3 @@ class ForcedCallStream:
 
     def finish(self) -> list[CallEvent]:
         return self._fallback.finish() if self._fallback is not None else []
-
-

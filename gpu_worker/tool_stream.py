@@ -51,7 +51,7 @@ class CallStreamParser(Protocol):
         """Events that ``text`` (the next engine chunk) makes certain."""
 
     def finish(self) -> list[CallEvent]:
-        """The generation ended: the rest (held-back text, a call object's missing ``arguments``)."""
+        """The generation ended: what was held back and is now certain (text that never became a marker)."""
 
 
 def held_marker_prefix(text: str, marker: str) -> int:

@@ -5,6 +5,7 @@ Structured output constrains decoding, so even a 135M model produces JSON of the
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import jsonschema
 from openai import OpenAI
@@ -71,6 +72,25 @@ def test_real_engine_json_schema_and_forced_tool_call(
     jsonschema.validate(json.loads(call.function.arguments), WEATHER_PARAMETERS)
 
 
+def stream_weather_turn(
+    client: OpenAI, assistant_id: str, question: str, **options: Any
+) -> tuple[CallRecorder, Any]:
+    """One streamed run offering ``get_weather``: the SDK handler's record and the finished stream."""
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": question}])
+    recorder = CallRecorder()
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_PARAMETERS}}
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id,
+        assistant_id=assistant_id,
+        tools=[weather],  # type: ignore[list-item]
+        max_completion_tokens=256,
+        event_handler=recorder,
+        **options,
+    ) as stream:
+        stream.until_done()
+    return recorder, stream
+
+
 def test_real_engine_tool_turns_stream_what_is_stored(
     local_stack: LocalStackHandle, real_worker: None
 ) -> None:
@@ -78,39 +98,18 @@ def test_real_engine_tool_turns_stream_what_is_stored(
     a turn that only offers the function streams whatever the model does (text or a call) as it is stored."""
     client = OpenAI(base_url=local_stack.base_url, api_key=local_stack.api_key, max_retries=0)
     assistant = client.beta.assistants.create(model="SmolLM2-135M-Instruct", temperature=0.0)
-    weather = {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_PARAMETERS}}
-    runs = client.beta.threads.runs
 
-    forced_thread = client.beta.threads.create(
-        messages=[{"role": "user", "content": "What is the weather in Paris?"}]
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    forced, stream = stream_weather_turn(
+        client, assistant.id, "What is the weather in Paris?", tool_choice=named
     )
-    forced = CallRecorder()
-    with runs.stream(
-        thread_id=forced_thread.id,
-        assistant_id=assistant.id,
-        tools=[weather],  # type: ignore[list-item]
-        tool_choice={"type": "function", "function": {"name": "get_weather"}},
-        max_completion_tokens=256,
-        event_handler=forced,
-    ) as stream:
-        stream.until_done()
     waiting = stream.get_final_run()
     assert waiting.status == "requires_action", waiting.last_error
     assert [(c.id, c.function.name, c.function.arguments) for c in forced.done] == required(waiting)
     assert forced.text == "" and forced.arguments  # the arguments arrived as deltas
 
-    offered_thread = client.beta.threads.create(
-        messages=[{"role": "user", "content": "Use the get_weather tool for Paris, then say hello."}]
-    )
-    offered = CallRecorder()
-    with runs.stream(
-        thread_id=offered_thread.id,
-        assistant_id=assistant.id,
-        tools=[weather],  # type: ignore[list-item]
-        max_completion_tokens=256,
-        event_handler=offered,
-    ) as stream:
-        stream.until_done()
+    question = "Use the get_weather tool for Paris, then say hello."
+    offered, stream = stream_weather_turn(client, assistant.id, question)
     final = stream.get_final_run()
     print(
         f"\noffered-tools turn ended {final.status}; streamed text {offered.text!r}; calls {offered.created}"
@@ -119,7 +118,7 @@ def test_real_engine_tool_turns_stream_what_is_stored(
         assert [(c.id, c.function.name, c.function.arguments) for c in offered.done] == required(final)
         return
     assert final.status in {"completed", "incomplete"}, final.last_error
-    stored = client.beta.threads.messages.list(offered_thread.id, order="desc").data[0]
+    stored = client.beta.threads.messages.list(final.thread_id, order="desc").data[0]
     (streamed,) = [m for m in stream.get_final_messages() if m.id == stored.id]
     assert stored.content[0].type == "text" and streamed.content[0].type == "text"
     assert streamed.content[0].text.value == stored.content[0].text.value

@@ -11,15 +11,14 @@ import json
 import pytest
 
 from assistants_core.adapters.dynamodb import DynamoAssistantRepository
-from assistants_core.domain.models import PageRequest, Run, Thread
+from assistants_core.domain.models import PageRequest, Run
 from assistants_core.domain.run_events import RunEvent
 from assistants_core.domain.status import RunStatus
 from assistants_core.services.evented_runs import with_run_events
 from assistants_core.services.maintenance import RunMaintenance
-from assistants_core.services.run_stream import RunStreamService
-from assistants_core.services.runs import RunService
 from gpu_worker.engines.scripted import ScriptedEngine, call_marker
 from tests.worker.stream_view import StreamView, required_calls, view_of
+from tests.worker.test_run_events import stream_service, streamed
 from tests.worker.world import OWNER, World, wait_until
 
 LOOKUP = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
@@ -181,21 +180,6 @@ def test_named_forced_call_streams_that_function(world: World) -> None:
     view = view_of(log_of(world, run))
     assert_calls_streamed_as_stored(view, run)
     assert view.calls(view.tool_steps()[0])[0][1] == "clock"
-
-
-def stream_service(world: World, assistant_repo: DynamoAssistantRepository) -> RunStreamService:
-    runs = with_run_events(world.runs, world.events)
-    service = RunService(
-        assistant_repo, runs, world.queue, world.clock, run_expiry_seconds=600, max_message_chars=1000
-    )
-    return RunStreamService(service, runs, world.events, poll_seconds=0, run_check_seconds=0)
-
-
-def streamed(service: RunStreamService, thread: Thread, run: Run) -> list[RunEvent]:
-    async def collect() -> list[RunEvent]:
-        return [event async for event in service.stream_after(OWNER, thread.id, run.id, 0)]
-
-    return asyncio.run(asyncio.wait_for(collect(), timeout=20))
 
 
 def test_reclaimed_run_restarts_its_streamed_calls(

@@ -13,6 +13,7 @@ from gpu_worker.tool_calls import HermesToolCallFormat
 from gpu_worker.tool_stream_events import ToolTurnEventStream
 from gpu_worker.tool_turns import plan_turn
 from tests.unit.worker.test_reply_events import RecordingLog, _run
+from tests.worker.stream_view import required_calls, view_of
 
 HERMES = HermesToolCallFormat()
 LOOKUP = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
@@ -99,3 +100,18 @@ def test_text_only_turn_with_no_text_still_announces_its_message() -> None:
         "thread.message.created",
         "thread.message.in_progress",
     ]
+
+
+def test_calls_that_differ_from_the_stored_ones_are_announced_again() -> None:
+    # The first block streams as a call, then turns out malformed: only the second is stored.
+    text = (
+        '<tool_call>{"name": "lookup", "arguments": {"q": 1}} junk</tool_call>\n'
+        '<tool_call>{"name": "lookup", "arguments": {"q": 2}}</tool_call>'
+    )
+    log = RecordingLog()
+    outcome = stream_turn([text[i : i + 5] for i in range(0, len(text), 5)], log, interval=0.0)
+    view = view_of(log.appended)  # type: ignore[arg-type]  # NewRunEvent has what view_of reads
+    assert view.names.count("thread.run.step.created") == 2  # the SDK's snapshot of the step restarts
+    (step_id,) = view.tool_steps()
+    assert view.calls(step_id) == required_calls(outcome.fields)
+    assert [json.loads(args) for _, _, args in view.calls(step_id)] == [{"q": 2}]

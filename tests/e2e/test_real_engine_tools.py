@@ -73,7 +73,7 @@ def test_real_engine_json_schema_and_forced_tool_call(
 
 
 def stream_weather_turn(
-    client: OpenAI, assistant_id: str, question: str, **options: Any
+    client: OpenAI, assistant_id: str, question: str, max_completion_tokens: int, **options: Any
 ) -> tuple[CallRecorder, Any]:
     """One streamed run offering ``get_weather``: the SDK handler's record and the finished stream."""
     thread = client.beta.threads.create(messages=[{"role": "user", "content": question}])
@@ -83,7 +83,7 @@ def stream_weather_turn(
         thread_id=thread.id,
         assistant_id=assistant_id,
         tools=[weather],  # type: ignore[list-item]
-        max_completion_tokens=256,
+        max_completion_tokens=max_completion_tokens,
         event_handler=recorder,
         **options,
     ) as stream:
@@ -101,15 +101,15 @@ def test_real_engine_tool_turns_stream_what_is_stored(
 
     named = {"type": "function", "function": {"name": "get_weather"}}
     forced, stream = stream_weather_turn(
-        client, assistant.id, "What is the weather in Paris?", tool_choice=named
-    )
+        client, assistant.id, "What is the weather in Paris?", 256, tool_choice=named
+    )  # the constrained call ends by itself after a few tokens
     waiting = stream.get_final_run()
     assert waiting.status == "requires_action", waiting.last_error
     assert [(c.id, c.function.name, c.function.arguments) for c in forced.done] == required(waiting)
     assert forced.text == "" and forced.arguments  # the arguments arrived as deltas
 
     question = "Use the get_weather tool for Paris, then say hello."
-    offered, stream = stream_weather_turn(client, assistant.id, question)
+    offered, stream = stream_weather_turn(client, assistant.id, question, 48)  # short: CPU time
     final = stream.get_final_run()
     print(
         f"\noffered-tools turn ended {final.status}; streamed text {offered.text!r}; calls {offered.created}"

@@ -86,6 +86,7 @@ bench: venv model
 	$(PY) -m bench.run_cost
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.worker_throughput $(WORKER_BENCH_ARGS)
+	$(PY) -m bench.tool_stream_latency
 
 clean:
 	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache

@@ -47,13 +47,8 @@ from gpu_worker.outcomes import (
 from gpu_worker.prompt import PromptTooLongError, build_prompt
 from gpu_worker.reply_events import DEFAULT_DELTA_WRITES_PER_SECOND, ReplyEventStream, delta_flush_seconds
 from gpu_worker.tool_calls import tool_call_format
-from gpu_worker.tool_turns import (
-    finish_tool_turn,
-    function_definitions,
-    plan_turn,
-    reply_outcome,
-    total_usage,
-)
+from gpu_worker.tool_stream_events import ToolTurnEventStream
+from gpu_worker.tool_turns import ToolTurn, function_definitions, plan_turn, reply_outcome, total_usage
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -411,15 +406,15 @@ class RunConsumer:
         )
         pieces: list[str] = []
         prompt_tokens, completion_tokens, finish = prompt.prompt_tokens, 0, None
-        # A turn that may call functions is generated whole: a call is not text to stream.
-        reply = None if turn.offers_tools else self._reply_stream(run, turn.number)
-        if reply is not None:
-            await reply.start(self._clock.now())
+        # A turn that may call functions streams its text and calls as they come (``tool_stream_events``).
+        reply = (
+            self._tool_turn_stream(run, turn) if turn.offers_tools else self._reply_stream(run, turn.number)
+        )
+        await reply.start(self._clock.now())
         try:
             async for chunk in self._engine.generate(request_id, prompt.messages, options):
                 pieces.append(chunk.text_delta)
-                if reply is not None:
-                    await reply.add(chunk.text_delta)
+                await reply.add(chunk.text_delta)
                 prompt_tokens, completion_tokens = chunk.prompt_tokens, chunk.completion_tokens
                 finish = chunk.finish_reason or finish
         except asyncio.CancelledError:
@@ -428,11 +423,8 @@ class RunConsumer:
             logger.exception("engine failed", extra={"run_id": run.id, "request_id": request_id})
             return failure_outcome(self._clock.now())
         generation = Generation("".join(pieces), prompt_tokens, completion_tokens, finish)
-        if reply is None:
-            now = self._clock.now()
-            return await finish_tool_turn(
-                self._events, run, turn=turn, tool_format=self._tool_format, generation=generation, now=now
-            )
+        if isinstance(reply, ToolTurnEventStream):
+            return await reply.finish(generation, self._clock.now())
         await reply.flush()
         return reply_outcome(run, turn.number, generation, self._clock.now())
 
@@ -441,6 +433,14 @@ class RunConsumer:
             return delta_flush_seconds(len(self._in_flight), self._config.delta_writes_per_second)
 
         return ReplyEventStream(self._events, run, flush_interval=flush_interval, turn=turn)
+
+    def _tool_turn_stream(self, run: Run, turn: ToolTurn) -> ToolTurnEventStream:
+        def flush_interval() -> float:
+            return delta_flush_seconds(len(self._in_flight), self._config.delta_writes_per_second)
+
+        return ToolTurnEventStream(
+            self._events, run, turn, self._tool_format, now=self._clock.now, flush_interval=flush_interval
+        )
 
     def _tool_steps(self, run: Run) -> list[RunStep]:
         """The run's steps, read only for runs with function tools (they alone have tool turns)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gpu_worker.engines.base import ChatMessage
+from gpu_worker.tool_stream import CallStreamParser, HermesCallStream
 
 JSONDict = dict[str, Any]
 
@@ -47,6 +48,9 @@ class ToolCallFormat(Protocol):
 
     def parse(self, text: str) -> list[ParsedCall]:
         """The calls in ``text`` (empty when it is a plain reply)."""
+
+    def stream_parser(self) -> CallStreamParser:
+        """Reads calls out of the text while it is generated, as ``parse`` reads them (``tool_stream``)."""
 
 
 def parse_call_object(raw: str) -> ParsedCall | None:
@@ -97,6 +101,9 @@ class HermesToolCallFormat:
     def parse(self, text: str) -> list[ParsedCall]:
         calls = (parse_call_object(body.strip()) for body in self.CALL_PATTERN.findall(text))
         return [call for call in calls if call is not None]
+
+    def stream_parser(self) -> CallStreamParser:
+        return HermesCallStream()
 
 
 TOOL_CALL_FORMATS: dict[str, type[HermesToolCallFormat]] = {"hermes": HermesToolCallFormat}

@@ -17,7 +17,6 @@ run id and the turn, so a retried or duplicated turn writes the same ids and the
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,11 +24,10 @@ from typing import Any
 from assistants_core.domain import ids
 from assistants_core.domain.models import JSONDict, Run, RunStep, Usage
 from assistants_core.domain.status import RunStatus, StepStatus
-from assistants_core.services.run_events import RunEventPublisher, step_event
 from gpu_worker.engines.base import ChatMessage, OutputConstraint
 from gpu_worker.outcomes import Generation, RunOutcome, generation_outcome
-from gpu_worker.reply_events import ReplyEventStream
 from gpu_worker.tool_calls import AnsweredCall, ParsedCall, ToolCallFormat, parse_call_object
+from gpu_worker.tool_stream import CallStreamParser, ForcedCallStream
 
 TOOL_CALLS_STEP = "tool_calls"
 CALL_ID_PREFIX = "call"
@@ -120,6 +118,10 @@ class ToolTurn:
         offered = [call for call in calls if call.name in self.offered]
         return offered if self.parallel else offered[:1]
 
+    def stream_parser(self, tool_format: ToolCallFormat) -> CallStreamParser:
+        """Reads this turn's calls while they are generated, as ``parse`` reads them at the end."""
+        return ForcedCallStream() if self.forced else tool_format.stream_parser()
+
 
 def plan_turn(run: Run, steps: Sequence[RunStep], tool_format: ToolCallFormat) -> ToolTurn:
     turns = answered_turns(steps)
@@ -200,27 +202,3 @@ def reply_outcome(run: Run, turn: int, generation: Generation, now: float) -> Ru
     """The final message of a run (turn ``turn``), its usage summed over every turn."""
     outcome = generation_outcome(run, generation, now, turn=turn)
     return replace(outcome, fields={**outcome.fields, "usage": total_usage(run, generation.usage)})
-
-
-async def finish_tool_turn(
-    publisher: RunEventPublisher,
-    run: Run,
-    *,
-    turn: ToolTurn,
-    tool_format: ToolCallFormat,
-    generation: Generation,
-    now: float,
-) -> RunOutcome:
-    """A turn that offered tools was generated whole (calls cannot be streamed as text): calls -> the
-    requires_action outcome (its step announced first); none -> the text streamed as a reply at once."""
-    calls = turn.parse(generation.text, tool_format)
-    if calls:
-        outcome = tool_calls_outcome(run, turn.number, calls, generation, now)
-        created = step_event(outcome.steps[0], "created", run.attempts)
-        await asyncio.to_thread(publisher.publish_after_write, run, [created])
-        return outcome
-    reply = ReplyEventStream(publisher, run, turn=turn.number)
-    await reply.start(now)
-    await reply.add(generation.text)
-    await reply.flush()
-    return reply_outcome(run, turn.number, generation, now)

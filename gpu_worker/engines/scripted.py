@@ -2,14 +2,16 @@
 
 The reply echoes the last user message (``"You said: <text>"``), cycled to ``reply_tokens`` words when that
 is set. ``token_delay_seconds`` paces the stream (so tests can cancel mid-generation or overlap runs),
-``max_tokens`` is honoured with finish reason ``length``, and a prompt containing ``failure_marker`` (or
-``fail_after_tokens``) makes the generation raise ``EngineError``. It records what tests assert on: the
-peak number of simultaneous generations, aborted request ids and every prompt it saw.
+``max_tokens`` is honoured with finish reason ``length``, ``chunk_chars`` re-cuts the stream into chunks of
+that many characters (each counted as a token, so markers split across chunks), and a prompt containing
+``failure_marker`` (or ``fail_after_tokens``) makes the generation raise ``EngineError``. It records what
+tests assert on: the peak number of simultaneous generations, aborted request ids and every prompt it saw.
 
 Tools and structured output, deterministically:
 - a last user message holding ``[[call:NAME {"arg": ...}]]`` markers makes the reply one
   ``<tool_call>{"name": NAME, "arguments": {...}}</tool_call>`` block per marker (the ``hermes`` format),
   when the prompt offers NAME (the system message describes it); otherwise the markers are echoed as text;
+  ``[[say:TEXT]]`` markers beside them make the model write TEXT before its calls;
 - after tool outputs (the prompt ends with ``tool`` messages) the reply is ``"Tool said: <outputs>"``;
 - an output constraint makes the reply a JSON value valid against its schema (``engines/json_instances``),
   or ``{"reply": "<echo>"}`` for a plain JSON object.
@@ -38,6 +40,7 @@ TEMPLATE_TOKENS_PER_MESSAGE = 3
 GENERATION_PROMPT_TOKENS = 2
 DEFAULT_FAILURE_MARKER = "[[engine-failure]]"
 CALL_MARKER = re.compile(r"\[\[call:([A-Za-z0-9_-]+)\s*(\{.*?\})?\]\]", re.DOTALL)
+SAY_MARKER = re.compile(r"\[\[say:(.*?)\]\]", re.DOTALL)
 
 
 def call_marker(name: str, arguments: dict[str, object] | None = None) -> str:
@@ -53,7 +56,9 @@ class ScriptedEngine:
         reply_tokens: int | None = None,
         failure_marker: str = DEFAULT_FAILURE_MARKER,
         fail_after_tokens: int | None = None,
+        chunk_chars: int | None = None,
     ) -> None:
+        self.chunk_chars = chunk_chars
         self.token_delay_seconds = token_delay_seconds
         self.reply_tokens = reply_tokens
         self.failure_marker = failure_marker
@@ -85,7 +90,8 @@ class ScriptedEngine:
             return ["Tool", "said:", *" ".join(m.content for m in reversed(trailing_outputs)).split()]
         calls = self._offered_calls(messages, last_user) if messages and messages[-1].role == "user" else []
         if calls:
-            return "\n".join(calls).split(" ")
+            said = " ".join(SAY_MARKER.findall(last_user))
+            return ((said + "\n" if said else "") + "\n".join(calls)).split(" ")
         words = ["You", "said:", *last_user.split()]
         if self.reply_tokens is None:
             return words
@@ -108,12 +114,17 @@ class ScriptedEngine:
         self.prompts[request_id] = list(messages)
         prompt_tokens = self.count_prompt_tokens(messages)
         words = self.reply_words(messages, options.constraint)
+        pieces = [word if index == 0 else " " + word for index, word in enumerate(words)]
+        if self.chunk_chars:
+            text = "".join(pieces)
+            size = self.chunk_chars
+            pieces = [text[start : start + size] for start in range(0, len(text), size)]
         must_fail = any(self.failure_marker in message.content for message in messages)
         abort_event = self._abort_events.setdefault(request_id, asyncio.Event())
         self.active_requests.add(request_id)
         self.max_concurrent_requests = max(self.max_concurrent_requests, len(self.active_requests))
         try:
-            for index, word in enumerate(words[: options.max_tokens]):
+            for index, piece in enumerate(pieces[: options.max_tokens]):
                 if must_fail or (self.fail_after_tokens is not None and index >= self.fail_after_tokens):
                     raise EngineError(f"scripted failure of {request_id} at token {index}")
                 await asyncio.sleep(self.token_delay_seconds)
@@ -121,18 +132,18 @@ class ScriptedEngine:
                     return
                 produced = index + 1
                 finish: FinishReason | None = None
-                if produced == len(words):
+                if produced == len(pieces):
                     finish = "stop"
                 elif produced == options.max_tokens:
                     finish = "length"
                 yield GenerationChunk(
-                    text_delta=word if index == 0 else " " + word,
+                    text_delta=piece,
                     prompt_tokens=prompt_tokens,
                     completion_tokens=produced,
                     finish_reason=finish,
                 )
-            if not words or options.max_tokens <= 0:
-                yield GenerationChunk("", prompt_tokens, 0, "length" if words else "stop")
+            if not pieces or options.max_tokens <= 0:
+                yield GenerationChunk("", prompt_tokens, 0, "length" if pieces else "stop")
         finally:
             self.active_requests.discard(request_id)
             self._abort_events.pop(request_id, None)

@@ -5,6 +5,7 @@ Structured output constrains decoding, so even a 135M model produces JSON of the
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import jsonschema
 from openai import OpenAI
@@ -12,6 +13,7 @@ from openai import OpenAI
 from tests.e2e.conftest import LocalStackHandle
 from tests.e2e.test_real_engine import pytestmark as real_engine_marks
 from tests.e2e.test_real_engine_streaming import real_worker
+from tests.e2e.test_tool_calls import CallRecorder, required
 
 pytestmark = real_engine_marks
 __all__ = ["real_worker"]  # the fixture: a worker with the real engine on the local stack's queue
@@ -68,3 +70,55 @@ def test_real_engine_json_schema_and_forced_tool_call(
     (call,) = waiting.required_action.submit_tool_outputs.tool_calls
     assert call.function.name == "get_weather"
     jsonschema.validate(json.loads(call.function.arguments), WEATHER_PARAMETERS)
+
+
+def stream_weather_turn(
+    client: OpenAI, assistant_id: str, question: str, max_completion_tokens: int, **options: Any
+) -> tuple[CallRecorder, Any]:
+    """One streamed run offering ``get_weather``: the SDK handler's record and the finished stream."""
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": question}])
+    recorder = CallRecorder()
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_PARAMETERS}}
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id,
+        assistant_id=assistant_id,
+        tools=[weather],  # type: ignore[list-item]
+        max_completion_tokens=max_completion_tokens,
+        event_handler=recorder,
+        **options,
+    ) as stream:
+        stream.until_done()
+    return recorder, stream
+
+
+def test_real_engine_tool_turns_stream_what_is_stored(
+    local_stack: LocalStackHandle, real_worker: None
+) -> None:
+    """Issue 14 on the real engine: a forced call streams as step deltas that add up to ``required_action``;
+    a turn that only offers the function streams whatever the model does (text or a call) as it is stored."""
+    client = OpenAI(base_url=local_stack.base_url, api_key=local_stack.api_key, max_retries=0)
+    assistant = client.beta.assistants.create(model="SmolLM2-135M-Instruct", temperature=0.0)
+
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    forced, stream = stream_weather_turn(
+        client, assistant.id, "What is the weather in Paris?", 256, tool_choice=named
+    )  # the constrained call ends by itself after a few tokens
+    waiting = stream.get_final_run()
+    assert waiting.status == "requires_action", waiting.last_error
+    assert [(c.id, c.function.name, c.function.arguments) for c in forced.done] == required(waiting)
+    assert forced.text == "" and forced.arguments  # the arguments arrived as deltas
+
+    question = "Use the get_weather tool for Paris, then say hello."
+    offered, stream = stream_weather_turn(client, assistant.id, question, 48)  # short: CPU time
+    final = stream.get_final_run()
+    print(
+        f"\noffered-tools turn ended {final.status}; streamed text {offered.text!r}; calls {offered.created}"
+    )
+    if final.status == "requires_action":
+        assert [(c.id, c.function.name, c.function.arguments) for c in offered.done] == required(final)
+        return
+    assert final.status in {"completed", "incomplete"}, final.last_error
+    stored = client.beta.threads.messages.list(final.thread_id, order="desc").data[0]
+    (streamed,) = [m for m in stream.get_final_messages() if m.id == stored.id]
+    assert stored.content[0].type == "text" and streamed.content[0].type == "text"
+    assert streamed.content[0].text.value == stored.content[0].text.value

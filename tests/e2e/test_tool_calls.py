@@ -12,8 +12,9 @@ from typing import Any
 import jsonschema
 import openai
 import pytest
-from openai import OpenAI
-from openai.types.beta.threads import Run
+from openai import AssistantEventHandler, OpenAI
+from openai.types.beta.threads import Run, Text, TextDelta
+from openai.types.beta.threads.runs import ToolCall, ToolCallDelta
 
 from gpu_worker.engines.scripted import ScriptedEngine, call_marker
 from tests.e2e.conftest import LocalStackHandle
@@ -201,11 +202,9 @@ def test_requires_action_stream_closes_with_the_calls(client: OpenAI, assistant_
     thread = client.beta.threads.create(messages=[{"role": "user", "content": TWO_CALLS}])
     events = list(client.beta.threads.runs.create(thread.id, assistant_id=assistant_id, stream=True))
     names = [event.event for event in events]
-    assert names[-3:] == [
-        "thread.run.step.created",
-        "thread.run.step.in_progress",
-        "thread.run.requires_action",
-    ]
+    created = names.index("thread.run.step.created")
+    assert set(names[created + 1 : -2]) == {"thread.run.step.delta"}  # the calls stream as step deltas
+    assert names[-2:] == ["thread.run.step.in_progress", "thread.run.requires_action"]
     waiting = events[-1].data
     assert isinstance(waiting, Run) and len(call_ids(waiting)) == 2
 
@@ -262,3 +261,76 @@ def test_malformed_tool_and_response_schemas_are_400_with_param(client: OpenAI, 
             tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": 1}}}],
         )
     assert rejected_assistant.value.param == "tools[0].function.parameters"
+
+
+class CallRecorder(AssistantEventHandler):
+    """Accumulates what the SDK's handlers see: text deltas and tool calls (created, then deltas)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text = ""
+        self.created: list[tuple[str | None, str | None]] = []
+        self.arguments: dict[int, str] = {}
+        self.done: list[ToolCall] = []
+
+    def on_text_delta(self, delta: TextDelta, snapshot: Text) -> None:
+        self.text += delta.value or ""
+
+    def on_tool_call_created(self, tool_call: ToolCall) -> None:
+        assert tool_call.type == "function"
+        self.created.append((tool_call.id, tool_call.function.name))
+
+    def on_tool_call_delta(self, delta: ToolCallDelta, snapshot: ToolCall) -> None:
+        assert delta.type == "function" and delta.function is not None
+        self.arguments[delta.index] = self.arguments.get(delta.index, "") + (delta.function.arguments or "")
+
+    def on_tool_call_done(self, tool_call: ToolCall) -> None:
+        self.done.append(tool_call)
+
+
+def required(run: Run) -> list[tuple[str, str, str]]:
+    assert run.required_action is not None
+    calls = run.required_action.submit_tool_outputs.tool_calls
+    return [(call.id, call.function.name, call.function.arguments) for call in calls]
+
+
+def test_sdk_event_handler_accumulates_streamed_text_and_calls(client: OpenAI, assistant_id: str) -> None:
+    text = "[[say:Checking both.]] " + TWO_CALLS
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": text}])
+    recorder = CallRecorder()
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=assistant_id, event_handler=recorder
+    ) as stream:
+        stream.until_done()
+    waiting = stream.get_final_run()
+    assert waiting.status == "requires_action"
+    expected = required(waiting)
+    assert recorder.text == "Checking both.\n"  # no fragment of a call as text
+    assert [(call_id, name) for call_id, name, _ in expected] == recorder.created
+    # the SDK's own accumulation (snapshots) and the deltas both add up to required_action's arguments
+    assert [(c.id, c.function.name, c.function.arguments) for c in recorder.done] == expected
+    assert [recorder.arguments[i] for i in range(len(expected))] == [args for _, _, args in expected]
+    (step,) = [s for s in stream.get_final_run_steps() if s.type == "tool_calls"]
+    assert step.step_details.type == "tool_calls"
+    streamed = [(c.id, c.function.name, c.function.arguments) for c in step.step_details.tool_calls]  # type: ignore[union-attr]
+    assert streamed == expected
+
+    # The continuation streams too; a forced call streams its arguments.
+    outputs = [{"tool_call_id": call_id, "output": "fine"} for call_id, _, _ in expected]
+    continuation = CallRecorder()
+    with client.beta.threads.runs.submit_tool_outputs_stream(
+        run_id=waiting.id, thread_id=thread.id, tool_outputs=outputs, event_handler=continuation
+    ) as stream:
+        stream.until_done()
+    assert stream.get_final_run().status == "completed"
+    assert continuation.text == "Tool said: fine fine" and continuation.created == []
+
+    forced_thread = client.beta.threads.create(messages=[{"role": "user", "content": "Paris"}])
+    forced = CallRecorder()
+    with client.beta.threads.runs.stream(
+        thread_id=forced_thread.id, assistant_id=assistant_id, tool_choice="required", event_handler=forced
+    ) as stream:
+        stream.until_done()
+    forced_run = stream.get_final_run()
+    assert forced.text == ""
+    assert [(c.id, c.function.name, c.function.arguments) for c in forced.done] == required(forced_run)

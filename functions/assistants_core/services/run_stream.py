@@ -2,9 +2,15 @@
 closes (a terminal status, or a ``requires_action`` with nothing logged after it: an earlier tool turn the run
 went on from does not end a stream that starts before it).
 
-- The log is read every ``poll_seconds``; the run itself every ``run_check_seconds``, so a run that ended
-  without its event (its final event write failed, or a path outside the event log ended it) still closes
-  the stream, with a ``thread.run.<status>`` event built from the stored run (``seq`` 0: not in the log).
+- The log is read every ``poll_seconds`` while events arrive; each read that finds nothing doubles the wait,
+  up to ``max_poll_seconds``, and the next event resets it (an idle stream costs ~1 read a second, not 10).
+- The run itself is read every ``run_check_seconds``. A run that is closed while its closing event is not in
+  the log yet does not close the stream at once: every writer (worker, API, sweeper, DLQ) appends the
+  run's events right *after* its conditional write, the message and step events first, so the stream keeps
+  reading the log (at ``poll_seconds``) and closes on the logged closing event, having sent everything
+  before it. Only when the log still lacks it ``terminal_event_grace_seconds`` after the run was first seen
+  closed (the writer died between its write and its append, or its append failed) does the stream close with
+  a ``thread.run.<status>`` event built from the stored run (``seq`` 0: not in the log).
 - ``after_seq`` resumes after the last event a client saw (SSE ``Last-Event-ID``): nothing twice, nothing
   skipped, since the log is append-only and sequence numbers are dense. Resuming after the closing event
   itself ends the stream at once, without repeating it.
@@ -18,6 +24,7 @@ went on from does not end a stream that starts before it).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from assistants_core.domain import ids
@@ -40,17 +47,23 @@ class RunStreamService:
         log: RunEventLog,
         *,
         poll_seconds: float = 0.1,
+        max_poll_seconds: float = 1.0,
         run_check_seconds: float = 1.0,
+        terminal_event_grace_seconds: float = 3.0,
         max_stream_seconds: float = 840.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._runs = runs
         self._run_repository = run_repository
         self._log = log
         self._poll_seconds = poll_seconds
+        self._max_poll_seconds = max(poll_seconds, max_poll_seconds)
         self._run_check_seconds = run_check_seconds
+        self._terminal_event_grace_seconds = terminal_event_grace_seconds
         self._max_stream_seconds = max_stream_seconds
         self._sleep = sleep
+        self._monotonic = monotonic
 
     def create_run(self, owner: str, thread_id: str, request: CreateRunRequest) -> AsyncIterator[RunEvent]:
         """Create the run (errors raise here, before any byte is streamed), then stream it from the start."""
@@ -77,14 +90,16 @@ class RunStreamService:
         return self._log.last_seq(thread_id, run_id)
 
     async def _follow(self, thread_id: str, run_id: str, *, after_seq: int) -> AsyncIterator[RunEvent]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._max_stream_seconds
-        next_run_check = loop.time() + self._run_check_seconds
+        now = self._monotonic()
+        deadline = now + self._max_stream_seconds
+        next_run_check = now + self._run_check_seconds
+        poll = self._poll_seconds
+        closed_since: float | None = None  # when the run was first seen closed without its logged event
         cursor, last_seen = after_seq, await self._event_at(thread_id, run_id, after_seq)
         newest_attempt = last_seen.attempt if last_seen is not None else 0
         if last_seen is not None and await self._closes_stream(thread_id, run_id, last_seen, more_read=False):
             return  # the client already has the event that closed its stream
-        while loop.time() < deadline:
+        while self._monotonic() < deadline:
             events = await asyncio.to_thread(
                 self._log.read, thread_id, run_id, after_seq=cursor, limit=READ_BATCH
             )
@@ -98,14 +113,29 @@ class RunStreamService:
                     return
             if len(events) == READ_BATCH:
                 continue
-            if loop.time() >= next_run_check:
-                closed, last_event = await self._check_run(thread_id, run_id, cursor, last_seen)
-                if closed:
-                    if last_event is not None:
-                        yield last_event
+            if events:
+                closed_since = None  # the run moves: whatever closed it is being read
+            # Back off while nothing happens; read promptly while a closed run's last events are due.
+            poll = (
+                self._poll_seconds
+                if events or closed_since is not None
+                else min(poll * 2, self._max_poll_seconds)
+            )
+            now = self._monotonic()
+            if now >= next_run_check:
+                closed, closing_event = await self._check_run(thread_id, run_id, cursor, last_seen)
+                if not closed:
+                    closed_since = None
+                elif closing_event is None:
                     return
-                next_run_check = loop.time() + self._run_check_seconds
-            await self._sleep(self._poll_seconds)
+                else:
+                    closed_since = now if closed_since is None else closed_since
+                    if now - closed_since >= self._terminal_event_grace_seconds:
+                        yield closing_event  # its writer never appended it: built from the stored run
+                        return
+                    poll = self._poll_seconds
+                next_run_check = now + self._run_check_seconds
+            await self._sleep(poll)
 
     async def _event_at(self, thread_id: str, run_id: str, seq: int) -> RunEvent | None:
         """The logged event ``seq`` (None for 0 or past the log's end)."""

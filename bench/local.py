@@ -48,6 +48,7 @@ def api_settings(stack: LocalStack) -> ApiSettings:
     values = {
         **_resource_values(stack.resources),
         "api_key_hashes": f"{hash_api_key(stack.api_key)}:{local_env.LOCAL_TENANT}",
+        "allow_weak_api_keys": True,  # the dev key, as the local stack
     }
     return ApiSettings.model_validate(values)
 

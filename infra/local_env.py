@@ -80,6 +80,7 @@ def api_environment(resources: LocalResources, dev_key: str) -> dict[str, str]:
     return {
         **aws_environment(resources),
         "ASSISTANTS_API_KEY_HASHES": f"{hash_api_key(dev_key)}:{LOCAL_TENANT}",
+        "ASSISTANTS_ALLOW_WEAK_API_KEYS": "true",  # sk-local-dev, on loopback only
         "ASSISTANTS_CORS_ALLOW_ORIGINS": "*",
     }
 

@@ -81,7 +81,9 @@ def build_dependencies(
         run_stream=run_stream,
         tool_outputs=ToolOutputService(run_repo, run_queue, clock, stream=run_stream),
         steps=StepService(run_repo),
-        authenticator=ApiKeyAuthenticator(settings.api_key_hashes),
+        authenticator=ApiKeyAuthenticator(
+            settings.api_key_hashes, allow_weak_keys=settings.allow_weak_api_keys
+        ),
         cors_allow_origins=[
             origin.strip() for origin in settings.cors_allow_origins.split(",") if origin.strip()
         ],

@@ -19,8 +19,9 @@ from assistants_core.settings import ApiSettings
 from infra import moto_dynamodb
 from infra.aws_resources import ResourceNames, create_resources
 
-KEY_A = "sk-test-tenant-a"
-KEY_B = "sk-test-tenant-b"
+# Keys of the generated shape (api/auth.py refuses short ones).
+KEY_A = "sk-test-tenant-a-0123456789abcdefghijklmnopqrstuvwxyz"
+KEY_B = "sk-test-tenant-b-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass

@@ -44,7 +44,7 @@ def create_app(dependencies: ApiDependencies) -> FastAPI:
         app.include_router(router, prefix="/v1", responses=DOCUMENTED_ERRORS)
     mount_playground(app)
     _document_error_responses(app)
-    app.add_middleware(ApiKeyMiddleware, authenticator=dependencies.authenticator)
+    app.add_middleware(ApiKeyMiddleware, authenticator=dependencies.authenticator, quotas=dependencies.quotas)
     # Added last, so outermost: answers preflight before authentication and decorates every response.
     origins = dependencies.cors_allow_origins
     app.add_middleware(

@@ -17,11 +17,13 @@ import hmac
 import re
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import domain_error_response
-from assistants_core.domain.errors import AuthenticationError
+from assistants_core.domain.errors import AssistantsError, AuthenticationError
+from assistants_core.services.quotas import TenantQuotas
 
 # Served without a key (the OpenAPI document); everything else under /v1 needs one.
 PUBLIC_PATHS = frozenset({"/v1/openapi.json"})
@@ -81,12 +83,15 @@ class ApiKeyAuthenticator:
 
 class ApiKeyMiddleware:
     """Authenticates every ``/v1`` request before routing or body parsing (so a request without a valid key
-    is a 401 whatever else is wrong with it) and puts the tenant in ``request.state.tenant``. CORS preflight
-    never gets here: the CORS middleware, outside this one, answers it."""
+    is a 401 whatever else is wrong with it), counts it against the tenant's requests per minute (a 429 with
+    ``Retry-After`` over the quota: one conditional write per request) and puts the tenant in
+    ``request.state.tenant``. CORS preflight never gets here: the CORS middleware, outside this one, answers
+    it."""
 
-    def __init__(self, app: ASGIApp, authenticator: ApiKeyAuthenticator) -> None:
+    def __init__(self, app: ASGIApp, authenticator: ApiKeyAuthenticator, quotas: TenantQuotas) -> None:
         self._app = app
         self._authenticator = authenticator
+        self._quotas = quotas
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -95,7 +100,8 @@ class ApiKeyMiddleware:
             return
         try:
             tenant = self._authenticator.tenant_for(Headers(scope=scope).get("authorization"))
-        except AuthenticationError as error:
+            await run_in_threadpool(self._quotas.admit_request, tenant)
+        except AssistantsError as error:
             await domain_error_response(error)(scope, receive, send)
             return
         scope.setdefault("state", {})["tenant"] = tenant

@@ -15,6 +15,7 @@ from assistants_core.adapters.dynamodb import (
     DynamoRunEventLog,
     DynamoRunRepository,
     DynamoTable,
+    DynamoTenantQuotaStore,
     DynamoThreadRepository,
 )
 from assistants_core.adapters.s3_bodies import S3BodyStore
@@ -24,6 +25,7 @@ from assistants_core.services.assistants import AssistantService
 from assistants_core.services.clock import SystemClock
 from assistants_core.services.evented_runs import with_run_events
 from assistants_core.services.messages import MessageService
+from assistants_core.services.quotas import TenantQuotas
 from assistants_core.services.run_stream import RunStreamService
 from assistants_core.services.runs import RunService
 from assistants_core.services.steps import StepService
@@ -41,6 +43,7 @@ class ApiDependencies:
     run_stream: RunStreamService
     tool_outputs: ToolOutputService
     steps: StepService
+    quotas: TenantQuotas
     authenticator: ApiKeyAuthenticator
     cors_allow_origins: list[str]
     clients: AwsClients
@@ -64,6 +67,15 @@ def build_dependencies(
     run_repo = with_run_events(DynamoRunRepository(table), event_log)
     max_chars = settings.max_message_chars
     run_queue = SqsRunQueue(clients.sqs, settings.run_queue_url)
+    quotas = TenantQuotas(
+        DynamoTenantQuotaStore(table),
+        run_repo,
+        clock,
+        requests_per_minute=settings.tenant_requests_per_minute,
+        max_active_runs=settings.tenant_max_active_runs,
+        max_open_streams=settings.tenant_max_open_streams,
+        stream_lease_seconds=settings.stream_max_seconds,
+    )
     runs = RunService(
         assistant_repo,
         run_repo,
@@ -71,8 +83,11 @@ def build_dependencies(
         clock,
         run_expiry_seconds=settings.run_expiry_seconds,
         max_message_chars=max_chars,
+        admission=quotas,
     )
-    run_stream = RunStreamService(runs, run_repo, event_log, max_stream_seconds=settings.stream_max_seconds)
+    run_stream = RunStreamService(
+        runs, run_repo, event_log, max_stream_seconds=settings.stream_max_seconds, quotas=quotas
+    )
     return ApiDependencies(
         assistants=AssistantService(assistant_repo, clock),
         threads=ThreadService(thread_repo, clock, max_message_chars=max_chars),
@@ -81,6 +96,7 @@ def build_dependencies(
         run_stream=run_stream,
         tool_outputs=ToolOutputService(run_repo, run_queue, clock, stream=run_stream),
         steps=StepService(run_repo),
+        quotas=quotas,
         authenticator=ApiKeyAuthenticator(
             settings.api_key_hashes, allow_weak_keys=settings.allow_weak_api_keys
         ),

@@ -38,6 +38,11 @@ class ApiSettings(AwsSettings):
     # A run stream (stream: true, GET .../events) ends with `done` after this long; the client resumes with
     # Last-Event-ID. Behind API Gateway (29 s, buffered) it must end well before the gateway gives up.
     stream_max_seconds: float = Field(default=840.0, gt=0)
+    # Per-tenant quotas (services/quotas.py), counted in the table so they hold across all API instances;
+    # over one, a 429 with Retry-After. 0 turns one off.
+    tenant_requests_per_minute: int = Field(default=1200, ge=0)
+    tenant_max_active_runs: int = Field(default=50, ge=0)
+    tenant_max_open_streams: int = Field(default=20, ge=0)
 
 
 class WorkerSettings(AwsSettings):

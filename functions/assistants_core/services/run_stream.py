@@ -17,6 +17,8 @@ went on from does not end a stream that starts before it).
 - Message and step events of an attempt older than the newest attempt seen (counting the event at
   ``after_seq`` on a resume) are dropped (a worker that lost its lease may still be appending while the run's
   next attempt restarts the reply).
+- Each stream holds one of its tenant's open-stream slots (``services/quotas.py``) from before the run is
+  created (or the tool outputs submitted) until it ends: over the cap, a 429 that changes nothing.
 - A stream never outlives ``max_stream_seconds`` (Lambda's 15-minute limit; far less behind API Gateway,
   ``ASSISTANTS_STREAM_MAX_SECONDS``); then it ends and the client resumes with ``Last-Event-ID``.
 """
@@ -26,17 +28,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from assistants_core.domain import ids
+from assistants_core.domain.models import Run
 from assistants_core.domain.run_events import STREAM_CLOSING_STATUSES, RunEvent
 from assistants_core.domain.status import RunStatus
 from assistants_core.ports import RunEventLog, RunRepository
 from assistants_core.schemas.runs import CreateRunRequest, CreateThreadAndRunRequest
+from assistants_core.services.quotas import TenantQuotas
 from assistants_core.services.run_events import run_event
 from assistants_core.services.runs import RunService
 from assistants_core.services.validation import require_id
 
 READ_BATCH = 100
+T = TypeVar("T")
 
 
 class RunStreamService:
@@ -53,7 +59,9 @@ class RunStreamService:
         max_stream_seconds: float = 840.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        quotas: TenantQuotas | None = None,
     ) -> None:
+        self._quotas = quotas
         self._runs = runs
         self._run_repository = run_repository
         self._log = log
@@ -67,22 +75,56 @@ class RunStreamService:
 
     def create_run(self, owner: str, thread_id: str, request: CreateRunRequest) -> AsyncIterator[RunEvent]:
         """Create the run (errors raise here, before any byte is streamed), then stream it from the start."""
-        run = self._runs.create(owner, thread_id, request)
-        return self._follow(run.thread_id, run.id, after_seq=0)
+        return self._created_and_streamed(owner, lambda: self._runs.create(owner, thread_id, request))
 
     def create_thread_and_run(
         self, owner: str, request: CreateThreadAndRunRequest
     ) -> AsyncIterator[RunEvent]:
         """``POST /threads/runs`` streamed: ``thread.created`` first, then the run's events."""
-        run = self._runs.create_thread_and_run(owner, request)
-        return self._follow(run.thread_id, run.id, after_seq=0)
+        return self._created_and_streamed(owner, lambda: self._runs.create_thread_and_run(owner, request))
 
     def stream_after(
         self, owner: str, thread_id: str, run_id: str, after_seq: int
     ) -> AsyncIterator[RunEvent]:
         """The events of an existing run after ``after_seq`` (404 for an unknown or foreign run)."""
-        self._runs.retrieve(owner, thread_id, run_id)
-        return self._follow(thread_id, run_id, after_seq=max(0, after_seq))
+        return self.in_stream_slot(
+            owner, lambda: self._runs.retrieve(owner, thread_id, run_id), thread_id, run_id, after_seq
+        )
+
+    def in_stream_slot(
+        self, owner: str, action: Callable[[], object], thread_id: str, run_id: str, after_seq: int
+    ) -> AsyncIterator[RunEvent]:
+        """Take one of ``owner``'s stream slots (429 over the cap), do ``action`` (its errors raise here and
+        give the slot back), then stream the run after ``after_seq``; the slot is given back when it ends."""
+        slot, _ = self._with_slot(owner, action)
+        return self._holding(owner, slot, self._follow(thread_id, run_id, after_seq=max(0, after_seq)))
+
+    def _created_and_streamed(self, owner: str, create: Callable[[], Run]) -> AsyncIterator[RunEvent]:
+        slot, run = self._with_slot(owner, create)
+        return self._holding(owner, slot, self._follow(run.thread_id, run.id, after_seq=0))
+
+    def _with_slot(self, owner: str, action: Callable[[], T]) -> tuple[str | None, T]:
+        slot = self._quotas.open_stream(owner) if self._quotas is not None else None
+        try:
+            return slot, action()
+        except BaseException:
+            self._close_slot(owner, slot)
+            raise
+
+    def _close_slot(self, owner: str, slot: str | None) -> None:
+        if self._quotas is not None:
+            self._quotas.close_stream(owner, slot)
+
+    async def _holding(
+        self, owner: str, slot: str | None, events: AsyncIterator[RunEvent]
+    ) -> AsyncIterator[RunEvent]:
+        try:
+            async for event in events:
+                yield event
+        finally:
+            # Also when the client went away (the response's generator is closed): a blocking single write,
+            # since an await here could be cancelled before it gave the slot back.
+            self._close_slot(owner, slot)
 
     def cursor(self, thread_id: str, run_id: str) -> int:
         """The newest sequence number: ``stream_after(..., cursor)`` streams only what happens from now on."""

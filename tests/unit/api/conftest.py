@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +54,20 @@ class ApiHarness:
         return self.client.delete(f"/v1{path}", headers=self.headers(key))
 
 
+# The quotas write counter items; tests that count the table's items run without them (test_quotas.py
+# covers them with small limits).
+NO_QUOTAS = {"tenant_requests_per_minute": 0, "tenant_max_active_runs": 0, "tenant_max_open_streams": 0}
+
+
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
+    with api_harness(monkeypatch, **NO_QUOTAS) as harness:
+        yield harness
+
+
+@contextmanager
+def api_harness(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> Iterator[ApiHarness]:
+    """The app over in-process moto, with ``settings`` overriding the harness's ``ApiSettings``."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -65,7 +78,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
             dynamodb=session.client("dynamodb"), s3=session.client("s3"), sqs=session.client("sqs")
         )
         resources = create_resources(clients, prefix="api-test")
-        settings = ApiSettings(
+        api_settings = ApiSettings(
             table_name=resources.table_name,
             bucket_name=resources.bucket_name,
             run_queue_url=resources.run_queue_url,
@@ -73,7 +86,8 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
             cors_allow_origins="https://app.example.com",
             max_message_chars=2_000,
             inline_body_limit_bytes=1_024,
+            **settings,
         )
-        dependencies = build_dependencies(settings, clients=clients)
+        dependencies = build_dependencies(api_settings, clients=clients)
         with TestClient(create_app(dependencies), raise_server_exceptions=False) as client:
             yield ApiHarness(client, dependencies, resources, clients)

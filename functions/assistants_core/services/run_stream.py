@@ -19,6 +19,8 @@ went on from does not end a stream that starts before it).
   next attempt restarts the reply).
 - Each stream holds one of its tenant's open-stream slots (``services/quotas.py``) from before the run is
   created (or the tool outputs submitted) until it ends: over the cap, a 429 that changes nothing.
+- Nor does it outlive its run: a run ends by its ``expires_at`` (never extended; the sweeper expires it
+  within a minute), so a stream ends ``STREAM_PAST_EXPIRY_SECONDS`` after it at the latest.
 - A stream never outlives ``max_stream_seconds`` (Lambda's 15-minute limit; far less behind API Gateway,
   ``ASSISTANTS_STREAM_MAX_SECONDS``); then it ends and the client resumes with ``Last-Event-ID``.
 """
@@ -42,6 +44,8 @@ from assistants_core.services.runs import RunService
 from assistants_core.services.validation import require_id
 
 READ_BATCH = 100
+# A stream ends this long after its run's expires_at, whatever happens (the sweeper runs every minute).
+STREAM_PAST_EXPIRY_SECONDS = 120
 T = TypeVar("T")
 
 
@@ -59,8 +63,10 @@ class RunStreamService:
         max_stream_seconds: float = 840.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         quotas: TenantQuotas | None = None,
     ) -> None:
+        self._wall_clock = wall_clock
         self._quotas = quotas
         self._runs = runs
         self._run_repository = run_repository
@@ -92,16 +98,19 @@ class RunStreamService:
         )
 
     def in_stream_slot(
-        self, owner: str, action: Callable[[], object], thread_id: str, run_id: str, after_seq: int
+        self, owner: str, action: Callable[[], Run], thread_id: str, run_id: str, after_seq: int
     ) -> AsyncIterator[RunEvent]:
         """Take one of ``owner``'s stream slots (429 over the cap), do ``action`` (its errors raise here and
-        give the slot back), then stream the run after ``after_seq``; the slot is given back when it ends."""
-        slot, _ = self._with_slot(owner, action)
-        return self._holding(owner, slot, self._follow(thread_id, run_id, after_seq=max(0, after_seq)))
+        give the slot back; it returns the run), then stream the run after ``after_seq``; the slot is given
+        back when the stream ends."""
+        slot, run = self._with_slot(owner, action)
+        events = self._follow(thread_id, run_id, after_seq=max(0, after_seq), expires_at=run.expires_at)
+        return self._holding(owner, slot, events)
 
     def _created_and_streamed(self, owner: str, create: Callable[[], Run]) -> AsyncIterator[RunEvent]:
         slot, run = self._with_slot(owner, create)
-        return self._holding(owner, slot, self._follow(run.thread_id, run.id, after_seq=0))
+        events = self._follow(run.thread_id, run.id, after_seq=0, expires_at=run.expires_at)
+        return self._holding(owner, slot, events)
 
     def _with_slot(self, owner: str, action: Callable[[], T]) -> tuple[str | None, T]:
         slot = self._quotas.open_stream(owner) if self._quotas is not None else None
@@ -131,9 +140,11 @@ class RunStreamService:
         require_id(thread_id, ids.THREAD, param="thread_id")
         return self._log.last_seq(thread_id, run_id)
 
-    async def _follow(self, thread_id: str, run_id: str, *, after_seq: int) -> AsyncIterator[RunEvent]:
+    async def _follow(
+        self, thread_id: str, run_id: str, *, after_seq: int, expires_at: int | None
+    ) -> AsyncIterator[RunEvent]:
         now = self._monotonic()
-        deadline = now + self._max_stream_seconds
+        deadline = now + self._stream_seconds(expires_at)
         next_run_check = now + self._run_check_seconds
         poll = self._poll_seconds
         closed_since: float | None = None  # when the run was first seen closed without its logged event
@@ -178,6 +189,13 @@ class RunStreamService:
                     poll = self._poll_seconds
                 next_run_check = now + self._run_check_seconds
             await self._sleep(poll)
+
+    def _stream_seconds(self, expires_at: int | None) -> float:
+        """How long a stream may last: ``max_stream_seconds``, less when its run must end before that."""
+        if expires_at is None:
+            return self._max_stream_seconds
+        run_left = expires_at + STREAM_PAST_EXPIRY_SECONDS - self._wall_clock()
+        return max(0.0, min(self._max_stream_seconds, run_left))
 
     async def _event_at(self, thread_id: str, run_id: str, seq: int) -> RunEvent | None:
         """The logged event ``seq`` (None for 0 or past the log's end)."""

@@ -232,3 +232,21 @@ def test_an_idle_stream_backs_off_its_log_reads_and_resets_on_an_event() -> None
     collect(stream_service(runs, OneEventLater(STARTED), time), runs.run)
     reset = time.sleeps.index(0.1, 1)
     assert time.sleeps[reset - 1] > 0.1 and time.sleeps[reset + 1] == 0.2
+
+
+def test_a_stream_ends_soon_after_its_run_must_have_ended() -> None:
+    """A run is expired by its expires_at (never extended): its stream stops 120 s after it at the latest,
+    even with a longer max_stream_seconds (here the sweeper never came)."""
+    time = FakeTime()
+    runs = FakeRuns(make_run(THREAD, status=RunStatus.IN_PROGRESS, expires_at=10_010))
+    service = RunStreamService(
+        runs,  # type: ignore[arg-type]
+        runs,  # type: ignore[arg-type]
+        ListLog(STARTED),
+        max_stream_seconds=840,
+        sleep=time.sleep,
+        monotonic=time.monotonic,
+        wall_clock=lambda: 10_000.0 + time.now,
+    )
+    assert len(collect(service, runs.run)) == 3
+    assert 130.0 <= time.now < 132.0

@@ -62,6 +62,9 @@ class TenantQuotas:
         self._stream_lease_seconds = stream_lease_seconds + STREAM_LEASE_SLACK_SECONDS
         self._monotonic = monotonic
         self._reconciled_at: dict[str, float] = {}
+        # Per tenant, the window this instance saw used up: the rest of it is refused without a write (a
+        # flood over the quota costs the table nothing more).
+        self._exhausted_window: dict[str, int] = {}
 
     # -- request rate ---------------------------------------------------------------------------------------
     def admit_request(self, tenant: str) -> None:
@@ -71,8 +74,11 @@ class TenantQuotas:
         now = self._clock.now()
         window = int(now // REQUEST_WINDOW_SECONDS) * REQUEST_WINDOW_SECONDS
         expires_at = window + REQUEST_WINDOW_SECONDS + REQUEST_COUNTER_TTL_SECONDS
-        if self._store.count_request(tenant, window, limit=self._requests_per_minute, expires_at=expires_at):
+        if self._exhausted_window.get(tenant) != window and self._store.count_request(
+            tenant, window, limit=self._requests_per_minute, expires_at=expires_at
+        ):
             return
+        self._exhausted_window[tenant] = window
         retry_after = max(1, math.ceil(window + REQUEST_WINDOW_SECONDS - now))
         raise QuotaExceededError(
             f"Rate limit reached for requests per min (RPM): Limit {self._requests_per_minute}, Used "

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from assistants_core.domain.errors import RateLimitError, StorageError
 from tests.unit.api.conftest import KEY_B, ApiHarness, api_harness
 
 
@@ -82,3 +83,26 @@ def test_open_streams_per_tenant_refused_before_anything_is_written(limited: Api
     for _ in range(2):
         streamed = api.get(f"/threads/{thread}/runs/{run['id']}/events")
         assert streamed.status_code == 200 and "thread.run.cancelled" in streamed.text
+
+
+def test_a_failing_quota_store_answers_in_openais_envelope(
+    limited: ApiHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counter write is throttled (DynamoDB's ThrottlingException becomes RateLimitError in the
+    adapter) or fails outright: the request is answered 429 / 500 in the envelope, never a crash."""
+    store = limited.dependencies.quotas._store
+
+    def throttled(*args: Any, **kwargs: Any) -> bool:
+        raise RateLimitError("The storage backend is busy; please retry.", code="rate_limit_exceeded")
+
+    monkeypatch.setattr(store, "count_request", throttled)
+    busy = limited.get("/assistants")
+    assert busy.status_code == 429 and busy.json()["error"]["type"] == "rate_limit_exceeded"
+
+    def broken(*args: Any, **kwargs: Any) -> bool:
+        raise StorageError("backend details that must not leak")
+
+    monkeypatch.setattr(store, "count_request", broken)
+    failed = limited.get("/assistants")
+    assert failed.status_code == 500 and failed.json()["error"]["type"] == "server_error"
+    assert "backend details" not in failed.text

@@ -64,6 +64,13 @@ def test_requests_per_minute_in_a_fixed_window(
     assert refused.value.retry_after_seconds == 40  # the window ends 40 s later
     assert refused.value.code == "rate_limit_exceeded" and "Limit 3" in refused.value.message
     limiter.admit_request("other")  # per tenant
+    # The rest of a used-up window is refused by this instance without another write.
+    writes = DynamoTenantQuotaStore.count_request
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DynamoTenantQuotaStore, "count_request", lambda *a, **k: pytest.fail("wrote"))
+        with pytest.raises(QuotaExceededError):
+            limiter.admit_request("acme")
+    assert DynamoTenantQuotaStore.count_request is writes
     window = dynamo_table.get(tenant_pk("acme"), requests_sk(1_750_000_020))
     assert window is not None and window["n"] == 3  # the refused one is not counted
     assert window["ttl"] > START + 60  # DynamoDB's TTL removes old windows

@@ -10,16 +10,8 @@
 // base URLs in "confirm" it then presses "Use this server" and reloads again (the page must use exactly the
 // server it showed). Requests to hosts that do not resolve here (evil.example, IDN hosts) are answered by
 // the route with an empty assistant list, so a leaking page would keep going rather than stop at an error.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { runDriver } from "./chromium.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_FLAGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
 const STEP_TIMEOUT_MS = 15_000;
 const EMPTY_LIST = JSON.stringify({ object: "list", data: [], first_id: null, last_id: null, has_more: false });
 const listLoaded = '#assistant-select[aria-busy="false"]';
@@ -76,24 +68,11 @@ async function probe(context, options, baseUrl, pageOrigin) {
   return shown;
 }
 
-async function main() {
-  const options = JSON.parse(process.argv[2]);
+async function drive(context, options) {
   const pageOrigin = new URL(options.pageUrl).origin;
-  const userDataDir = mkdtempSync(join(tmpdir(), "playground-probe-"));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS,
-  });
-  try {
-    const results = [];
-    for (const baseUrl of options.baseUrls) results.push(await probe(context, options, baseUrl, pageOrigin));
-    process.stdout.write(`${JSON.stringify(results)}\n`);
-  } finally {
-    await context.close();
-    rmSync(userDataDir, { recursive: true, force: true });
-  }
+  const results = [];
+  for (const baseUrl of options.baseUrls) results.push(await probe(context, options, baseUrl, pageOrigin));
+  return results;
 }
 
-main().catch((error) => {
-  process.stderr.write(`${error.stack || error}\n`);
-  process.exit(1);
-});
+runDriver(drive);

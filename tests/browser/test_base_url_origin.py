@@ -7,8 +7,6 @@ tried: ``http:host`` (which resolves against the page but fetches another host),
 
 from __future__ import annotations
 
-import json
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import BrowserRuntime
+from tests.browser.conftest import BrowserRuntime, run_driver
 from tests.e2e.conftest import HOST, LocalStackHandle
 
 pytestmark = pytest.mark.e2e
@@ -73,16 +71,9 @@ def trap() -> Iterator[Trap]:
 
 
 def _probe(runtime: BrowserRuntime, **options: Any) -> list[dict[str, Any]]:
-    completed = subprocess.run(
-        [runtime.node, str(runtime.driver.parent / "probe_base_urls.mjs"), json.dumps(options)],
-        cwd=runtime.driver.parent,
-        capture_output=True,
-        text=True,
-        timeout=DRIVER_TIMEOUT_SECONDS,
-        check=False,
+    results: list[dict[str, Any]] = run_driver(
+        runtime, "probe_base_urls.mjs", options, timeout=DRIVER_TIMEOUT_SECONDS
     )
-    assert completed.returncode == 0, f"browser driver failed:\n{completed.stderr}\n{completed.stdout}"
-    results: list[dict[str, Any]] = json.loads(completed.stdout.strip().splitlines()[-1])
     return results
 
 

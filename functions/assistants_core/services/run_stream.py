@@ -28,6 +28,7 @@ went on from does not end a stream that starts before it).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
@@ -42,6 +43,8 @@ from assistants_core.services.quotas import TenantQuotas
 from assistants_core.services.run_events import run_event
 from assistants_core.services.runs import RunService
 from assistants_core.services.validation import require_id
+
+logger = logging.getLogger(__name__)
 
 READ_BATCH = 100
 # A stream ends this long after its run's expires_at, whatever happens (the sweeper runs every minute).
@@ -121,8 +124,13 @@ class RunStreamService:
             raise
 
     def _close_slot(self, owner: str, slot: str | None) -> None:
-        if self._quotas is not None:
+        """Give the slot back; a failure is logged, not raised (its lease frees it later)."""
+        if self._quotas is None:
+            return
+        try:
             self._quotas.close_stream(owner, slot)
+        except Exception:  # any storage failure: the stream itself went fine
+            logger.exception("could not give back a stream slot", extra={"tenant": owner})
 
     async def _holding(
         self, owner: str, slot: str | None, events: AsyncIterator[RunEvent]

@@ -15,7 +15,7 @@ from assistants_core.adapters.dynamodb import (
     DynamoThreadRepository,
 )
 from assistants_core.adapters.dynamodb.quotas import requests_sk, slots_sk, tenant_pk
-from assistants_core.domain.errors import QuotaExceededError
+from assistants_core.domain.errors import QuotaExceededError, StorageError
 from assistants_core.domain.status import RunStatus
 from assistants_core.services.quotas import RUNS, STREAMS, TenantQuotas
 from assistants_core.services.run_stream import RunStreamService
@@ -180,3 +180,31 @@ def test_stream_slots_are_given_back_when_a_stream_ends_or_its_lease_expired(
     clock.current = START + 100 + 61  # stream_lease_seconds + the lease's slack
     assert limiter.open_stream(thread.owner) is not None
     assert len(store.slots(thread.owner, STREAMS)) == 1
+
+
+def test_a_stream_ends_normally_when_its_slot_cannot_be_given_back(
+    dynamo_table: DynamoTable, run_repo: DynamoRunRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = quotas(dynamo_table, run_repo, FixedClock(START))
+    thread = make_thread()
+    runs = FakeRuns(make_run(thread, status=RunStatus.COMPLETED))
+    time = FakeTime()
+    service = RunStreamService(
+        runs,  # type: ignore[arg-type]
+        runs,  # type: ignore[arg-type]
+        ListLog([("thread.run.completed", 1)]),
+        sleep=time.sleep,
+        monotonic=time.monotonic,
+        quotas=limiter,
+    )
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise StorageError("down")
+
+    stream = service.stream_after(thread.owner, thread.id, runs.run.id, 0)
+    monkeypatch.setattr(DynamoTenantQuotaStore, "release_slot", broken)
+
+    async def drain() -> list[str]:
+        return [event.event async for event in stream]
+
+    assert asyncio.run(drain()) == ["thread.run.completed"]  # the lease frees the slot later

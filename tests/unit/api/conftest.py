@@ -61,13 +61,13 @@ NO_QUOTAS = {"tenant_requests_per_minute": 0, "tenant_max_active_runs": 0, "tena
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
-    with api_harness(monkeypatch, **NO_QUOTAS) as harness:
+    with running_api(monkeypatch, **NO_QUOTAS) as harness:
         yield harness
 
 
 @contextmanager
-def api_harness(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> Iterator[ApiHarness]:
-    """The app over in-process moto, with ``settings`` overriding the harness's ``ApiSettings``."""
+def running_api(monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> Iterator[ApiHarness]:
+    """The app over in-process moto; ``overrides`` are ``ApiSettings`` values."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -78,7 +78,7 @@ def api_harness(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> Iterator[Ap
             dynamodb=session.client("dynamodb"), s3=session.client("s3"), sqs=session.client("sqs")
         )
         resources = create_resources(clients, prefix="api-test")
-        api_settings = ApiSettings(
+        settings = ApiSettings(
             table_name=resources.table_name,
             bucket_name=resources.bucket_name,
             run_queue_url=resources.run_queue_url,
@@ -86,8 +86,8 @@ def api_harness(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> Iterator[Ap
             cors_allow_origins="https://app.example.com",
             max_message_chars=2_000,
             inline_body_limit_bytes=1_024,
-            **settings,
+            **overrides,
         )
-        dependencies = build_dependencies(api_settings, clients=clients)
+        dependencies = build_dependencies(settings, clients=clients)
         with TestClient(create_app(dependencies), raise_server_exceptions=False) as client:
             yield ApiHarness(client, dependencies, resources, clients)

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from assistants_core.domain.errors import RateLimitError, StorageError
-from tests.unit.api.conftest import KEY_B, ApiHarness, api_harness
+from tests.unit.api.conftest import KEY_B, ApiHarness, running_api
 
 
 @pytest.fixture
 def limited(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
-    with api_harness(
+    with running_api(
         monkeypatch, tenant_requests_per_minute=1000, tenant_max_active_runs=2, tenant_max_open_streams=1
     ) as harness:
         yield harness
@@ -31,7 +31,7 @@ def assert_429(response: Any) -> dict[str, Any]:
 
 
 def test_requests_per_minute_per_tenant(monkeypatch: pytest.MonkeyPatch) -> None:
-    with api_harness(monkeypatch, tenant_requests_per_minute=4) as api:
+    with running_api(monkeypatch, tenant_requests_per_minute=4) as api:
         statuses = [api.get("/assistants").status_code for _ in range(3)]
         assistant = api.post("/assistants", {"model": "m"})
         assert statuses == [200, 200, 200] and assistant.status_code == 200

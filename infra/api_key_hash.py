@@ -1,9 +1,12 @@
 """Print the ``ApiKeyHashes`` entry (``<sha256 hex>:<tenant>``) of an API key; generates a key if none given.
 
     python -m infra.api_key_hash --tenant acme              # new random key + its entry
-    python -m infra.api_key_hash --tenant acme sk-my-key    # entry for an existing key
+    python -m infra.api_key_hash --tenant acme sk-...       # entry for an existing generated key
 
-Join entries of several keys with commas. Only the hash is deployed; hand the key to its user.
+Join entries of several keys with commas. Only the hash is deployed; hand the key to its user. Only
+high-entropy keys are accepted (``sk-`` + 32 or more random URL-safe characters, as generated here): a short
+or user-chosen key is refused, since its plain SHA-256 could be reversed with a dictionary (and the API
+refuses such keys anyway). Rotation: give the tenant a second entry, move its clients, drop the old entry.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import re
 import secrets
 import sys
 
-from api.auth import hash_api_key
+from api.auth import hash_api_key, is_high_entropy_key
 
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 GENERATED_KEY_PREFIX = "sk-"
@@ -25,8 +28,11 @@ def generate_api_key() -> str:
 
 def key_hash_entry(api_key: str, tenant: str) -> str:
     """The ``<sha256 hex>:<tenant>`` pair the API's ``ASSISTANTS_API_KEY_HASHES`` expects for this key."""
-    if not api_key.strip():
-        raise ValueError("the API key is empty")
+    if not is_high_entropy_key(api_key.strip()):
+        raise ValueError(
+            "only generated keys are accepted: 'sk-' and at least 32 random URL-safe characters "
+            "(omit the key to generate one)"
+        )
     if not TENANT_PATTERN.fullmatch(tenant):
         raise ValueError("a tenant is letters, digits, '_', '.' or '-'")
     return f"{hash_api_key(api_key.strip())}:{tenant}"

@@ -83,6 +83,7 @@ def api_environment(resources: LocalResources, dev_key: str) -> dict[str, str]:
     return {
         **aws_environment(resources),
         "ASSISTANTS_API_KEY_HASHES": f"{hash_api_key(dev_key)}:{LOCAL_TENANT}",
+        "ASSISTANTS_ALLOW_WEAK_API_KEYS": "true",  # sk-local-dev, on loopback only
         "ASSISTANTS_CORS_ALLOW_ORIGINS": "*",
         # The model the local worker serves (the README snippet's), and the local stand-in for Modal's wake.
         "ASSISTANTS_SERVED_MODELS": SERVED_MODEL,

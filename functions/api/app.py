@@ -10,8 +10,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.auth import ApiKeyMiddleware
 from api.deps import ApiDependencies
 from api.errors import DOCUMENTED_ERRORS, document_errors, install_error_handlers
-from api.playground import mount_playground
+from api.playground import PLAYGROUND_PATH, mount_playground
 from api.routers import assistants, messages, models, runs, steps, threads
+from api.security_headers import SecurityHeadersMiddleware
 
 # Headers a browser app may read from responses (the SDKs read request ids and rate-limit hints).
 EXPOSED_HEADERS = ["x-request-id", "openai-processing-ms", "retry-after", "openai-version"]
@@ -33,7 +34,7 @@ def create_app(dependencies: ApiDependencies) -> FastAPI:
         title="Serverless Assistants API",
         version="2",
         openapi_url="/v1/openapi.json",
-        docs_url="/v1/docs",
+        docs_url=None,  # no Swagger UI: see api/security_headers.py
         redoc_url=None,
     )
     app.state.dependencies = dependencies
@@ -44,7 +45,7 @@ def create_app(dependencies: ApiDependencies) -> FastAPI:
     app.include_router(models.router, prefix="/v1", responses=DOCUMENTED_ERRORS)
     mount_playground(app)
     _document_error_responses(app)
-    app.add_middleware(ApiKeyMiddleware, authenticator=dependencies.authenticator)
+    app.add_middleware(ApiKeyMiddleware, authenticator=dependencies.authenticator, quotas=dependencies.quotas)
     # Added last, so outermost: answers preflight before authentication and decorates every response.
     origins = dependencies.cors_allow_origins
     app.add_middleware(
@@ -56,4 +57,5 @@ def create_app(dependencies: ApiDependencies) -> FastAPI:
         expose_headers=EXPOSED_HEADERS,
         max_age=600,
     )
+    app.add_middleware(SecurityHeadersMiddleware, playground_path=PLAYGROUND_PATH)
     return app

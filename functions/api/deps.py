@@ -15,6 +15,7 @@ from assistants_core.adapters.dynamodb import (
     DynamoRunEventLog,
     DynamoRunRepository,
     DynamoTable,
+    DynamoTenantQuotaStore,
     DynamoThreadRepository,
 )
 from assistants_core.adapters.dynamodb.worker_presence import DynamoWorkerPresence
@@ -27,6 +28,7 @@ from assistants_core.services.clock import SystemClock
 from assistants_core.services.evented_runs import with_run_events
 from assistants_core.services.messages import MessageService
 from assistants_core.services.models import ModelCatalog
+from assistants_core.services.quotas import TenantQuotas
 from assistants_core.services.run_stream import RunStreamService
 from assistants_core.services.runs import RunService
 from assistants_core.services.steps import StepService
@@ -45,6 +47,7 @@ class ApiDependencies:
     run_stream: RunStreamService
     tool_outputs: ToolOutputService
     steps: StepService
+    quotas: TenantQuotas
     authenticator: ApiKeyAuthenticator
     cors_allow_origins: list[str]
     clients: AwsClients
@@ -96,6 +99,15 @@ def build_dependencies(
         if spawner is not None
         else None
     )
+    quotas = TenantQuotas(
+        DynamoTenantQuotaStore(table),
+        run_repo,
+        clock,
+        requests_per_minute=settings.tenant_requests_per_minute,
+        max_active_runs=settings.tenant_max_active_runs,
+        max_open_streams=settings.tenant_max_open_streams,
+        stream_lease_seconds=settings.stream_max_seconds,
+    )
     runs = RunService(
         assistant_repo,
         run_repo,
@@ -105,8 +117,11 @@ def build_dependencies(
         max_message_chars=max_chars,
         models=models,
         wake=worker_wake,
+        admission=quotas,
     )
-    run_stream = RunStreamService(runs, run_repo, event_log, max_stream_seconds=settings.stream_max_seconds)
+    run_stream = RunStreamService(
+        runs, run_repo, event_log, max_stream_seconds=settings.stream_max_seconds, quotas=quotas
+    )
     return ApiDependencies(
         assistants=AssistantService(assistant_repo, clock, models=models),
         threads=ThreadService(thread_repo, clock, max_message_chars=max_chars),
@@ -115,7 +130,10 @@ def build_dependencies(
         run_stream=run_stream,
         tool_outputs=ToolOutputService(run_repo, run_queue, clock, stream=run_stream),
         steps=StepService(run_repo),
-        authenticator=ApiKeyAuthenticator(settings.api_key_hashes),
+        quotas=quotas,
+        authenticator=ApiKeyAuthenticator(
+            settings.api_key_hashes, allow_weak_keys=settings.allow_weak_api_keys
+        ),
         cors_allow_origins=[
             origin.strip() for origin in settings.cors_allow_origins.split(",") if origin.strip()
         ],

@@ -19,6 +19,7 @@ from assistants_core.domain.errors import (
     ConflictError,
     InvalidRequestError,
     NotFoundError,
+    QuotaExceededError,
     RateLimitError,
 )
 from assistants_core.schemas.common import ErrorDetail, ErrorResponse
@@ -38,6 +39,8 @@ _DOMAIN_ERRORS: Sequence[tuple[type[AssistantsError], int, str, str | None]] = (
     (NotFoundError, 404, "not_found_error", None),
     (InvalidRequestError, 400, INVALID_REQUEST, None),
     (ConflictError, 409, "conflict_error", "conflict"),
+    # A tenant's quota: OpenAI's request-rate 429 (type "requests"), with Retry-After.
+    (QuotaExceededError, 429, "requests", "rate_limit_exceeded"),
     (RateLimitError, 429, "rate_limit_exceeded", "rate_limit_exceeded"),
 )
 
@@ -80,9 +83,12 @@ def error_response(
 def domain_error_response(error: AssistantsError) -> JSONResponse:
     for error_class, status, error_type, default_code in _DOMAIN_ERRORS:
         if isinstance(error, error_class):
-            return error_response(
+            response = error_response(
                 status, error.message, error_type, param=error.param, code=error.code or default_code
             )
+            if isinstance(error, QuotaExceededError):
+                response.headers["Retry-After"] = str(error.retry_after_seconds)
+            return response
     # StorageError and any other core failure: never leak backend details.
     logger.error("storage failure: %s", error.message)
     return error_response(500, SERVER_ERROR_MESSAGE, "server_error", code="server_error")

@@ -190,3 +190,30 @@ class WorkerSpawner(Protocol):
     """Starts one queue consumer (Modal in the cloud; a stand-in in the local stack)."""
 
     def spawn_consumer(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaSlot:
+    """A holder of a leased per-tenant slot (an open stream, an active run) until ``expires_at`` (epoch s)."""
+
+    slot_id: str
+    expires_at: int
+    note: str = ""
+
+
+class TenantQuotaStore(Protocol):
+    """Per-tenant counters shared by every API instance (services/quotas.py)."""
+
+    def count_request(self, tenant: str, window_start: int, *, limit: int, expires_at: int) -> bool: ...
+    def acquire_slot(self, tenant: str, kind: str, slot: QuotaSlot, *, limit: int) -> bool: ...
+    def release_slot(self, tenant: str, kind: str, slot_id: str) -> None: ...
+    def slots(self, tenant: str, kind: str) -> list[QuotaSlot]: ...
+    def remove_slots(self, tenant: str, kind: str, slot_ids: list[str]) -> None: ...
+
+
+class RunAdmission(Protocol):
+    """Admits a new run before it is written (a per-tenant active-run quota): ``admit_run`` raises to refuse,
+    ``release_run`` undoes an admission whose write then failed."""
+
+    def admit_run(self, run: Run) -> None: ...
+    def release_run(self, run: Run) -> None: ...

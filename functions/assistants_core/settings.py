@@ -35,6 +35,9 @@ class ApiSettings(AwsSettings):
 
     # Comma-separated ``<sha256 hex of key>:<tenant>`` pairs. Required: an API with no keys serves nobody.
     api_key_hashes: str
+    # Accept keys outside the generated-key policy (api/auth.py): the local stack's sk-local-dev. Never on a
+    # shared deployment.
+    allow_weak_api_keys: bool = False
     cors_allow_origins: str = "*"
     max_message_chars: int = 256_000
     run_expiry_seconds: int = 600
@@ -52,6 +55,11 @@ class ApiSettings(AwsSettings):
     worker_app_name: str = "serverless-assistants-worker"
     # At most one wake per this many seconds (a conditional write on one DynamoDB item).
     worker_wake_debounce_seconds: float = Field(default=30.0, gt=0)
+    # Per-tenant quotas (services/quotas.py), counted in the table so they hold across all API instances;
+    # over one, a 429 with Retry-After. 0 turns one off.
+    tenant_requests_per_minute: int = Field(default=1200, ge=0)
+    tenant_max_active_runs: int = Field(default=50, ge=0)
+    tenant_max_open_streams: int = Field(default=20, ge=0)
 
 
 class WorkerSettings(AwsSettings):

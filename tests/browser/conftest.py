@@ -6,13 +6,16 @@ port (to open the page cross-origin), and the browser runtime (Debian's Chromium
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +35,20 @@ TOKEN_DELAY_SECONDS = 0.05
 class BrowserRuntime:
     node: str
     driver: Path
+
+
+def run_driver(runtime: BrowserRuntime, script: str, options: dict[str, Any], *, timeout: float) -> Any:
+    """Run a node driver of this folder (chromium.mjs protocol): the JSON it printed last."""
+    completed = subprocess.run(
+        [runtime.node, str(BROWSER_DIR / script), json.dumps(options)],
+        cwd=BROWSER_DIR,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert completed.returncode == 0, f"browser driver failed:\n{completed.stderr}\n{completed.stdout}"
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="session")

@@ -9,16 +9,8 @@
 // answer to the page's `stream: true` run POST: "refuse" answers OpenAI's 400 on param "stream" (the page
 // must fall back to polling), "truncate" cuts the event stream after its first message delta (the page must
 // poll the run to its end).
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { runDriver } from "./chromium.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const CHROMIUM_FLAGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
 const STEP_TIMEOUT_MS = 30_000;
 const STREAMING_REFUSED = {
   error: {
@@ -77,15 +69,7 @@ async function confirmLinkedServer(page, requestedUrls, listLoaded) {
   return shown;
 }
 
-async function main() {
-  const options = JSON.parse(process.argv[2]);
-  const userDataDir = mkdtempSync(join(tmpdir(), "playground-chromium-"));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    viewport: options.viewport,
-  });
+async function drive(context, options) {
   const consoleErrors = [];
   let failurePage = null;
   try {
@@ -158,7 +142,7 @@ async function main() {
       consoleErrors,
     };
     if (options.screenshotPath) await page.screenshot({ path: options.screenshotPath });
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return result;
   } catch (error) {
     // What the page showed when a step failed: its error banner, status line and transcript.
     if (failurePage) {
@@ -170,13 +154,7 @@ async function main() {
       error.message += `\npage: ${JSON.stringify(shown)}\nconsole errors: ${JSON.stringify(consoleErrors)}`;
     }
     throw error;
-  } finally {
-    await context.close();
-    rmSync(userDataDir, { recursive: true, force: true });
   }
 }
 
-main().catch((error) => {
-  process.stderr.write(`${error.stack || error}\n`);
-  process.exit(1);
-});
+runDriver(drive, (options) => ({ viewport: options.viewport }));

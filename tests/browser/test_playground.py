@@ -7,8 +7,6 @@ before the run's end is followed by polling the run. A screenshot is checked."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -16,7 +14,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from tests.browser.conftest import BrowserRuntime
+from tests.browser.conftest import BrowserRuntime, run_driver
 from tests.browser.png_image import decode_png
 from tests.e2e.conftest import LocalStackHandle
 
@@ -31,16 +29,7 @@ MIN_LUMINANCE_VARIANCE = 100.0
 
 
 def _drive(runtime: BrowserRuntime, **options: Any) -> dict[str, Any]:
-    completed = subprocess.run(
-        [runtime.node, str(runtime.driver), json.dumps(options)],
-        cwd=runtime.driver.parent,
-        capture_output=True,
-        text=True,
-        timeout=DRIVER_TIMEOUT_SECONDS,
-        check=False,
-    )
-    assert completed.returncode == 0, f"browser driver failed:\n{completed.stderr}\n{completed.stdout}"
-    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = run_driver(runtime, runtime.driver.name, options, timeout=DRIVER_TIMEOUT_SECONDS)
     return result
 
 

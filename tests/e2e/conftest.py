@@ -27,8 +27,8 @@ from infra import moto_dynamodb
 from infra.aws_resources import ResourceNames, create_resources
 
 HOST = "127.0.0.1"
-API_KEY = "sk-e2e-tenant-one"
-OTHER_API_KEY = "sk-e2e-tenant-two"
+API_KEY = "sk-e2e-tenant-one-0123456789abcdefghijklmnopqrstuvwxyz"  # generated shape (api/auth.py)
+OTHER_API_KEY = "sk-e2e-tenant-two-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass(frozen=True)

@@ -98,18 +98,25 @@ def test_aws_calls_per_endpoint(local_stack: LocalStackHandle, counter: AwsCallC
         )
 
     counts = dict(table)
-    assert counts["POST /threads/{id}/messages"] == Counter({"dynamodb.TransactWriteItems": 1})
+    # Every authenticated request counts itself in its tenant's request window: one UpdateItem
+    # (services/quotas.py); a run create also takes an active-run slot: one more.
+    for label, calls in table:
+        assert calls["dynamodb.UpdateItem"] >= 1, label
+    assert counts["POST /threads/{id}/messages"] == Counter(
+        {"dynamodb.TransactWriteItems": 1, "dynamodb.UpdateItem": 1}
+    )
     assert per_service(counts["POST /threads/{id}/messages (large, S3)"], "s3") == 1
     create_run = counts["POST /threads/{id}/runs"]
     # The run's transaction, then its first stream events (run created + queued) in one more.
     assert create_run["dynamodb.TransactWriteItems"] == 2
     assert create_run["sqs.SendMessage"] == 1
-    assert per_service(create_run, "dynamodb") <= 3  # the assistant read + the two transactions
+    assert create_run["dynamodb.UpdateItem"] == 2  # the request window + the active-run slot
+    assert per_service(create_run, "dynamodb") <= 5  # the assistant read + the two transactions + quotas
     assert counts["POST /threads/runs"]["dynamodb.TransactWriteItems"] == 2
     assert counts["POST /threads/runs"]["sqs.SendMessage"] == 1
     for label, calls in table:
         assert "dynamodb.Scan" not in calls, label
         if label.startswith("GET"):
             # A read is a GetItem or a few Query pages (the adapter pages while filtering), never a scan.
-            assert per_service(calls, "dynamodb") <= 5, label
+            assert per_service(calls, "dynamodb") <= 6, label  # + the request window
             assert per_service(calls, "sqs") == 0, label

@@ -52,6 +52,7 @@ def fuzzed_app(aws_clients: AwsClients, aws_resources: ResourceNames) -> FastAPI
         bucket_name=aws_resources.bucket_name,
         run_queue_url=aws_resources.run_queue_url,
         api_key_hashes=f"{hash_api_key(DEFAULT_DEV_KEY)}:local",
+        allow_weak_api_keys=True,  # sk-local-dev, as the local stack
     )
     dependencies = build_dependencies(settings, clients=aws_clients)
     table = DynamoTable(

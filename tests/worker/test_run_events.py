@@ -24,7 +24,9 @@ def stream_service(world: World, assistant_repo: DynamoAssistantRepository) -> R
     service = RunService(
         assistant_repo, runs, world.queue, world.clock, run_expiry_seconds=600, max_message_chars=1000
     )
-    return RunStreamService(service, runs, world.events, poll_seconds=0, run_check_seconds=0)
+    return RunStreamService(
+        service, runs, world.events, poll_seconds=0, run_check_seconds=0, terminal_event_grace_seconds=0
+    )
 
 
 def streamed(service: RunStreamService, thread: Thread, run: Run, after_seq: int = 0) -> list[RunEvent]:

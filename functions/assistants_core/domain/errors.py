@@ -52,5 +52,14 @@ class RateLimitError(AssistantsError):
     """The backing store throttled us (HTTP 429)."""
 
 
+class QuotaExceededError(RateLimitError):
+    """A per-tenant quota (requests per minute, active runs, open streams) is used up (HTTP 429, OpenAI's
+    ``type: requests``); ``retry_after_seconds`` becomes the ``Retry-After`` header."""
+
+    def __init__(self, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(message, code="rate_limit_exceeded")
+        self.retry_after_seconds = retry_after_seconds
+
+
 class StorageError(AssistantsError):
     """An unexpected failure of a backing service (HTTP 500); never carries backend details."""

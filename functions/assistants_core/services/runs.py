@@ -6,11 +6,12 @@ import logging
 
 from assistants_core.domain import ids
 from assistants_core.domain.errors import InvalidRunStateError, NotFoundError
-from assistants_core.domain.models import Assistant, Page, Run
+from assistants_core.domain.models import Assistant, Message, Page, Run, Thread
 from assistants_core.domain.status import RunStatus
 from assistants_core.ports import (
     AssistantRepository,
     Clock,
+    RunAdmission,
     RunQueue,
     RunRef,
     RunRepository,
@@ -56,9 +57,11 @@ class RunService:
         max_message_chars: int,
         models: ModelCatalog | None = None,
         wake: WorkerWakeService | None = None,
+        admission: RunAdmission | None = None,
     ) -> None:
         self._models = models or ModelCatalog(None)
         self._wake = wake
+        self._admission = admission
         self._assistants = assistants
         self._runs = runs
         self._queue = queue
@@ -85,7 +88,7 @@ class RunService:
         ]
         run = self._new_run(owner, thread_id, assistant, request, now=now)
         run.additional_instructions = request.additional_instructions
-        self._runs.create_run(run, additional_messages)
+        self._store_new_run(run, additional_messages)
         self._enqueue(run)
         self._wake_worker()
         return run
@@ -103,10 +106,21 @@ class RunService:
             tool_resources=request.tool_resources,
         )
         run = self._new_run(owner, thread.id, assistant, request, now=now)
-        self._runs.create_run(run, messages, new_thread=thread)
+        self._store_new_run(run, messages, new_thread=thread)
         self._enqueue(run)
         self._wake_worker()
         return run
+
+    def _store_new_run(self, run: Run, messages: list[Message], *, new_thread: Thread | None = None) -> None:
+        """Admit the run (the tenant's active-run quota: 429 before anything is written), then write it."""
+        if self._admission is not None:
+            self._admission.admit_run(run)
+        try:
+            self._runs.create_run(run, messages, new_thread=new_thread)
+        except Exception:
+            if self._admission is not None:
+                self._admission.release_run(run)
+            raise
 
     def retrieve(self, owner: str, thread_id: str, run_id: str) -> Run:
         require_id(thread_id, ids.THREAD, param="thread_id")

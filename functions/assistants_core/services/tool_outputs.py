@@ -102,5 +102,6 @@ class ToolOutputService:
     ) -> AsyncIterator[RunEvent]:
         """Submit (errors raise here, before any byte is streamed), then stream what the run does next."""
         cursor = self._stream.cursor(thread_id, run_id)
-        self.submit(owner, thread_id, run_id, request)
-        return self._stream.stream_after(owner, thread_id, run_id, cursor)
+        return self._stream.in_stream_slot(
+            owner, lambda: self.submit(owner, thread_id, run_id, request), thread_id, run_id, cursor
+        )

@@ -21,8 +21,9 @@ from assistants_core.settings import ApiSettings
 from infra import moto_dynamodb
 from infra.aws_resources import ResourceNames, create_resources
 
-KEY_A = "sk-test-tenant-a"
-KEY_B = "sk-test-tenant-b"
+# Keys of the generated shape (api/auth.py refuses short ones).
+KEY_A = "sk-test-tenant-a-0123456789abcdefghijklmnopqrstuvwxyz"
+KEY_B = "sk-test-tenant-b-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass
@@ -54,6 +55,11 @@ class ApiHarness:
         return self.client.delete(f"/v1{path}", headers=self.headers(key))
 
 
+# The quotas write counter items; tests that count the table's items run without them: ``running_api``
+# turns them off unless a test sets them (test_quotas.py covers them with small limits).
+NO_QUOTAS = {"tenant_requests_per_minute": 0, "tenant_max_active_runs": 0, "tenant_max_open_streams": 0}
+
+
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
     with running_api(monkeypatch) as harness:
@@ -83,7 +89,7 @@ def running_api(
             cors_allow_origins="https://app.example.com",
             max_message_chars=2_000,
             inline_body_limit_bytes=1_024,
-            **overrides,
+            **{**NO_QUOTAS, **overrides},
         )
         dependencies = build_dependencies(settings, clients=clients, spawner=spawner)
         with TestClient(create_app(dependencies), raise_server_exceptions=False) as client:

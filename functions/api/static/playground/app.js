@@ -1,7 +1,8 @@
 // The playground UI: connection settings, pick or create an assistant, chat in a thread. Replies stream
 // token by token over SSE (`stream: true`); a server without streaming gets create-run + polling instead, and
 // a stream that ends before its run does (the server caps a stream's duration, a proxy cut it) is followed by
-// polling the run. A `?base_url=` of another origin is only used once the user confirms it (it gets the key).
+// polling the run. A `?base_url=` whose parsed origin is not the page's own is only used once the user confirms
+// it (it gets the key).
 import { ApiError, AssistantsClient, TERMINAL_RUN_STATUSES, textOf } from "./api.js";
 
 const POLL_INTERVAL_MS = 400;
@@ -18,22 +19,54 @@ const ui = {
   status: byId("status"), error: byId("error"),
 };
 
-// unconfirmedBaseUrl: a `?base_url=` of another origin, not yet confirmed with "Use this server".
-const state = { threadId: null, run: null, streaming: null, busy: false, unconfirmedBaseUrl: null };
+// unconfirmedOrigin: the origin of a `?base_url=` that is not the page's own, until "Use this server".
+const state = { threadId: null, run: null, streaming: null, busy: false, unconfirmedOrigin: null };
 
-const normalizedBaseUrl = (url) => url.trim().replace(/\/+$/, "");
+// A base URL exactly as requests will use it, from the browser's URL parser: an absolute URL as it parses on
+// its own (`http:host/v1` is http://host/v1, as every other client reads it, though against this page's
+// http: URL it would be a relative path), anything else resolved against the page (`//host`, `\\host` and
+// `/\host` name another host). Whitespace, mixed case and IDN hosts come out as the host they really name.
+// Null for anything but a plain http(s) URL, and for one with a user name or password
+// (`http://127.0.0.1:8000@evil/` names the host `evil`; fetch refuses credentials in URLs anyway).
+function resolveBaseUrl(value) {
+  const text = String(value).trim();
+  let url;
+  try {
+    url = new URL(text);
+  } catch {
+    try {
+      url = new URL(text, window.location.href);
+    } catch {
+      return null;
+    }
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.username || url.password) return null;
+  return url;
+}
 
-// Whether the field still holds a linked server the user has not confirmed (typing another one is theirs).
+const baseUrlText = (url) => url.href.replace(/\/+$/, "");
+
+// Only a URL whose parsed origin equals the page's own (never an opaque "null" one) is the page's server.
+function isPageOrigin(url) {
+  return url !== null && window.location.origin !== "null" && url.origin === window.location.origin;
+}
+
+// Whether the base URL field still names the linked server the user has not confirmed (another server typed
+// by the user is theirs to choose); an unparsable field, while a link is unconfirmed, counts as it.
 function awaitingServerConfirmation() {
-  return state.unconfirmedBaseUrl !== null && normalizedBaseUrl(ui.baseUrl.value) === state.unconfirmedBaseUrl;
+  if (state.unconfirmedOrigin === null) return false;
+  const url = resolveBaseUrl(ui.baseUrl.value);
+  return url === null || url.origin === state.unconfirmedOrigin;
 }
 
 function client() {
+  const url = resolveBaseUrl(ui.baseUrl.value);
+  if (url === null) throw new Error("The base URL must be an http:// or https:// URL without a user name.");
   if (awaitingServerConfirmation()) {
-    throw new Error(`This link points the page at ${state.unconfirmedBaseUrl}: press "Use this server" ` +
+    throw new Error(`This link points the page at ${url.origin}: press "Use this server" ` +
       "to send requests (and your API key) there, or enter another base URL.");
   }
-  return new AssistantsClient({ baseUrl: ui.baseUrl.value.trim(), apiKey: ui.apiKey.value.trim() });
+  return new AssistantsClient({ baseUrl: baseUrlText(url), apiKey: ui.apiKey.value.trim() });
 }
 
 function showError(error) {
@@ -252,26 +285,27 @@ async function stopRun() {
   }
 }
 
-// A `?base_url=` of the page's own origin is used as is; another origin's is shown, but only used once the
-// user presses "Use this server" (a crafted link must not send the user's key elsewhere unnoticed).
+// A `?base_url=` whose parsed origin is the page's own is used; anything else (another origin, or a value
+// the parser cannot prove is an http(s) URL) is shown as the URL it resolves to, but nothing is sent there
+// (no request, no key) until the user presses "Use this server": a crafted link must not send the user's
+// key elsewhere unnoticed.
 function applyLinkedBaseUrl(linked) {
-  ui.baseUrl.value = linked || `${window.location.origin}/v1`;
-  if (!linked || sameOrigin(linked)) return;
-  state.unconfirmedBaseUrl = normalizedBaseUrl(linked);
-  ui.linkedServerUrl.textContent = state.unconfirmedBaseUrl;
+  if (linked === null) {
+    ui.baseUrl.value = `${window.location.origin}/v1`;
+    return;
+  }
+  const url = resolveBaseUrl(linked);
+  ui.baseUrl.value = url === null ? linked : baseUrlText(url);
+  if (isPageOrigin(url)) return;
+  state.unconfirmedOrigin = url === null ? "null" : url.origin;
+  ui.linkedServerUrl.textContent = ui.baseUrl.value;
+  ui.useLinkedServer.hidden = url === null;
   ui.linkedServer.hidden = false;
 }
 
-function sameOrigin(url) {
-  try {
-    return new URL(url, window.location.href).origin === window.location.origin;
-  } catch {
-    return false;
-  }
-}
-
 function confirmLinkedServer() {
-  state.unconfirmedBaseUrl = null;
+  if (resolveBaseUrl(ui.baseUrl.value) === null) return;
+  state.unconfirmedOrigin = null;
   ui.linkedServer.hidden = true;
   loadAssistants();
 }

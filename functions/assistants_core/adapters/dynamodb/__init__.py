@@ -2,6 +2,7 @@
 
 from assistants_core.adapters.dynamodb.assistants import DynamoAssistantRepository
 from assistants_core.adapters.dynamodb.messages import DynamoMessageRepository
+from assistants_core.adapters.dynamodb.quotas import DynamoTenantQuotaStore
 from assistants_core.adapters.dynamodb.run_events import DynamoRunEventLog
 from assistants_core.adapters.dynamodb.runs import DynamoRunRepository
 from assistants_core.adapters.dynamodb.table import DynamoTable
@@ -13,5 +14,6 @@ __all__ = [
     "DynamoRunEventLog",
     "DynamoRunRepository",
     "DynamoTable",
+    "DynamoTenantQuotaStore",
     "DynamoThreadRepository",
 ]

@@ -86,12 +86,16 @@ def in_progress_reply(run: Run, now: float, turn: int = 0) -> tuple[RunStep, Mes
     return step, message
 
 
-def generation_outcome(run: Run, generation: Generation, now: float, *, turn: int = 0) -> RunOutcome:
-    """completed, or incomplete when the completion token budget ran out."""
+def generation_outcome(
+    run: Run, generation: Generation, now: float, *, started_at: float, turn: int = 0
+) -> RunOutcome:
+    """completed, or incomplete when the completion token budget ran out. The message and step keep the
+    ``created_at`` (and ids) they were announced with at ``started_at`` (``in_progress_reply``): an object's
+    creation time never changes when it finishes."""
     timestamp = int(now)
     usage = generation.usage
     truncated = generation.finish_reason == "length"
-    started_step, started_message = in_progress_reply(run, now, turn)
+    started_step, started_message = in_progress_reply(run, started_at, turn)
     message = replace(
         started_message,
         content=_text_content(generation.text),

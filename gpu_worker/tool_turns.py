@@ -163,7 +163,8 @@ def tool_calls_outcome(
     run: Run, turn: int, calls: Sequence[ParsedCall], generation: Generation, now: float
 ) -> RunOutcome:
     """requires_action: the calls in ``required_action`` and an in_progress ``tool_calls`` step; the lease is
-    released (no worker holds a run that waits for its client), the thread stays locked."""
+    released (no worker holds a run that waits for its client), the thread stays locked. The step keeps the
+    turn's usage, which the wire model shows only once the step has ended (``RunStepObject``)."""
     tool_calls: list[dict[str, Any]] = [
         {
             "id": tool_call_id(run, turn, index),
@@ -196,9 +197,12 @@ def tool_calls_outcome(
     return RunOutcome(RunStatus.REQUIRES_ACTION, fields, None, [step])
 
 
-def reply_outcome(run: Run, turn: int, generation: Generation, now: float) -> RunOutcome:
-    """The final message of a run (turn ``turn``), its usage summed over every turn."""
-    outcome = generation_outcome(run, generation, now, turn=turn)
+def reply_outcome(
+    run: Run, turn: int, generation: Generation, now: float, *, started_at: float
+) -> RunOutcome:
+    """The final message of a run (turn ``turn``), announced at ``started_at``, its usage summed over every
+    turn."""
+    outcome = generation_outcome(run, generation, now, started_at=started_at, turn=turn)
     return replace(outcome, fields={**outcome.fields, "usage": total_usage(run, generation.usage)})
 
 
@@ -223,4 +227,4 @@ async def finish_tool_turn(
     await reply.start(now)
     await reply.add(generation.text)
     await reply.flush()
-    return reply_outcome(run, turn.number, generation, now)
+    return reply_outcome(run, turn.number, generation, now, started_at=now)

@@ -38,6 +38,7 @@ from gpu_worker.engines.base import Engine, SamplingOptions
 from gpu_worker.outcomes import (
     Generation,
     RunOutcome,
+    StartedReply,
     cancelled_outcome,
     completion_budget_spent_outcome,
     expired_outcome,
@@ -429,7 +430,8 @@ class RunConsumer:
             raise
         except Exception:
             logger.exception("engine failed", extra={"run_id": run.id, "request_id": request_id})
-            return failure_outcome(self._clock.now())
+            started = StartedReply(run, started_at, turn.number, "".join(pieces)) if reply else None
+            return failure_outcome(self._clock.now(), started)
         generation = Generation("".join(pieces), prompt_tokens, completion_tokens, finish)
         if reply is None:
             now = self._clock.now()

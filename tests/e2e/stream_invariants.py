@@ -8,8 +8,10 @@ the e2e tests saw (``conformance.py`` feeds it every object of every response an
 - an event's name agrees with its object's status;
 - event order per stream, after OpenAI's streaming docs: ``thread.run.created`` first (after
   ``thread.created``), run statuses follow the transition table, each step and message goes created ->
-  in_progress -> deltas -> its end, a message lives inside its ``message_creation`` step, nothing of a run
-  follows its closing event, and a finished stream ends with exactly one ``done``.
+  in_progress -> deltas -> its end, a message lives inside its ``message_creation`` step, every step and
+  message the stream opened has ended when the run closes (a ``tool_calls`` step waits through
+  ``requires_action``), nothing of a run follows its closing event, and a finished stream ends with exactly
+  one ``done``.
 """
 
 from __future__ import annotations
@@ -147,6 +149,7 @@ class _StreamOrder:
         self.closed = False
         self.step_of_message: dict[str, str] = {}
         self.ended_steps: set[str] = set()
+        self.step_types: dict[str, str] = {}
 
     def run_event(self, index: int, name: str, data: dict[str, Any], where: str) -> Iterator[Broken]:
         status = data.get("status")
@@ -158,6 +161,10 @@ class _StreamOrder:
         self.run_status = status
         # queued / in_progress again: the run continues after tool outputs (a submit_tool_outputs stream)
         self.closed = status in RUN_CLOSING
+        for object_id, phase in self.phases.items():
+            waits = status == "requires_action" and self.step_types.get(object_id) == "tool_calls"
+            if self.closed and phase < 3 and not waits:
+                yield Broken("order", object_id, f"still open when the run became {status}", where)
 
     def object_event(self, index: int, name: str, data: dict[str, Any], where: str) -> Iterator[Broken]:
         if self.closed:
@@ -179,6 +186,7 @@ class _StreamOrder:
     def _step_event(self, name: str, data: dict[str, Any], phase: int, where: str) -> Iterator[Broken]:
         if name == "thread.run.step.created" and self.run_status not in (None, "in_progress"):
             yield Broken("order", data["id"], f"a step created while the run is {self.run_status}", where)
+        self.step_types[data["id"]] = str(data.get("type"))
         message_id = _field(data, "step_details.message_creation.message_id")
         if message_id:
             self.step_of_message[message_id] = data["id"]

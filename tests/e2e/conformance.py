@@ -251,12 +251,14 @@ def summary_lines(report: Report) -> Iterator[str]:
     universe = schema_properties(report.spec)
     total = sum(len(paths) for paths in universe.values())
     covered = {(name, path) for name, path in report.covered if path in universe.get(name, set())}
+    produced = {name for name, _ in covered}
+    produced_total = sum(len(universe[name]) for name in produced)
     source = report.spec.source
     yield (
         f"OpenAI conformance (openai-openapi {source['commit'][:12]}, {source['file']}): "
         f"{sum(report.checked.values())} bodies/events checked, properties covered {len(covered)}/{total} "
-        f"({100 * len(covered) / total:.1f}%), violations {len(report.violations)} "
-        f"(+{len(report.explained)} documented deviations)"
+        f"({100 * len(covered) / total:.1f}%; {len(covered)}/{produced_total} of the {len(produced)} schemas "
+        f"produced), violations {len(report.violations)} (+{len(report.explained)} documented deviations)"
     )
     yield f"{'checked against':<44} {'count':>6}"
     for name, count in sorted(report.checked.items()):

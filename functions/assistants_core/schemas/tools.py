@@ -6,17 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
 
-from assistants_core.schemas.common import RequestModel
-
-
-def _is_none(value: Any) -> bool:
-    return value is None
-
-
-def omitted_when_none(**constraints: Any) -> Any:
-    """An optional field left out of responses when unset: OpenAI's schemas define these as optional, not
-    nullable (``description: null`` is not a string)."""
-    return Field(default=None, exclude_if=_is_none, **constraints)
+from assistants_core.schemas.common import RequestModel, omitted_when_none
 
 
 class FunctionDefinition(RequestModel):

@@ -6,13 +6,14 @@ documented deviation through."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from assistants_core.domain.models import Run, RunStep
 from assistants_core.domain.status import RunStatus, StepStatus
 from assistants_core.schemas.runs import RunObject
 from assistants_core.schemas.steps import RunStepObject
-from tests.e2e.conformance import Exchange, Report, build_report, summary_lines
+from tests.e2e.conformance import DEVIATIONS, Exchange, Report, build_report, summary_lines
 
 NOW = 1_796_300_000
 RUN_PATH = "/v1/threads/thread_1/runs/run_1"
@@ -159,3 +160,10 @@ def test_usage_object_in_a_completed_step_is_covered() -> None:
     report = build_report([json_exchange(1, "GET", f"{RUN_PATH}/steps/step_1", step)])
     assert report.violations == []
     assert ("RunStepCompletionUsage", "total_tokens") in report.covered
+
+
+def test_the_readme_lists_every_deviation_the_checker_accepts() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## OpenAI conformance", 1)[1].split("\n## ", 1)[0]
+    for deviation in DEVIATIONS:
+        assert f"**{deviation.title}**" in section

@@ -38,6 +38,7 @@ from gpu_worker.engines.base import Engine, SamplingOptions
 from gpu_worker.outcomes import (
     Generation,
     RunOutcome,
+    StartedReply,
     cancelled_outcome,
     completion_budget_spent_outcome,
     expired_outcome,
@@ -71,8 +72,9 @@ class ConsumerConfig:
     busy_poll_seconds: float = 0.5
     # After a storage error the receive loop (and a final write) waits, doubling from busy_poll_seconds.
     max_backoff_seconds: float = 10.0
-    default_max_completion_tokens: int = 512
-    context_token_limit: int | None = None
+    # Completion cap when the run sets none; None: only the context that is left after the prompt.
+    default_max_completion_tokens: int | None = None
+    context_token_limit: int = 8192
     # On shutdown, in-flight runs get this long to finish before they are left to lease expiry.
     drain_seconds: float = 30.0
     # How the served model is offered functions and emits calls (``gpu_worker.tool_calls``).
@@ -383,7 +385,8 @@ class RunConsumer:
         thread_messages = await self._blocking(self._messages.list_thread_messages, run.thread_id)
         turn = plan_turn(run, await self._blocking(self._tool_steps, run), self._tool_format)
         spent = total_usage(run, Usage(0, 0))
-        if self._max_completion_tokens(run) <= 0:
+        budget = self._max_completion_tokens(run)
+        if budget is not None and budget <= 0:
             return completion_budget_spent_outcome(spent)
         try:
             # Tokenizing (a binary search over the history) is CPU work: off the loop that streams other runs.
@@ -392,14 +395,14 @@ class RunConsumer:
                 run,
                 thread_messages,
                 self._engine.count_prompt_tokens,
-                context_token_limit=self._context_budget(run),
+                context_token_limit=self._prompt_limit(budget),
                 tools_text=turn.tools_text,
                 tail=turn.history,
             )
         except PromptTooLongError:
             return prompt_too_long_outcome(spent)
         options = SamplingOptions(
-            max_tokens=self._max_completion_tokens(run),
+            max_tokens=self._completion_limit(budget, prompt.prompt_tokens),
             temperature=1.0 if run.temperature is None else run.temperature,
             top_p=1.0 if run.top_p is None else run.top_p,
             constraint=turn.constraint,
@@ -410,7 +413,8 @@ class RunConsumer:
         reply = (
             self._tool_turn_stream(run, turn) if turn.offers_tools else self._reply_stream(run, turn.number)
         )
-        await reply.start(self._clock.now())
+        started_at = self._clock.now()  # the reply's message and step keep this created_at
+        await reply.start(started_at)
         try:
             async for chunk in self._engine.generate(request_id, prompt.messages, options):
                 pieces.append(chunk.text_delta)
@@ -421,12 +425,16 @@ class RunConsumer:
             raise
         except Exception:
             logger.exception("engine failed", extra={"run_id": run.id, "request_id": request_id})
-            return failure_outcome(self._clock.now())
+            if isinstance(reply, ToolTurnEventStream):
+                started = reply.started_reply()  # only text it announced (never a call's markup)
+            else:
+                started = StartedReply(run, started_at, turn.number, "".join(pieces))
+            return failure_outcome(self._clock.now(), started)
         generation = Generation("".join(pieces), prompt_tokens, completion_tokens, finish)
         if isinstance(reply, ToolTurnEventStream):
             return await reply.finish(generation, self._clock.now())
         await reply.flush()
-        return reply_outcome(run, turn.number, generation, self._clock.now())
+        return reply_outcome(run, turn.number, generation, self._clock.now(), started_at=started_at)
 
     def _reply_stream(self, run: Run, turn: int) -> ReplyEventStream:
         def flush_interval() -> float:
@@ -450,18 +458,23 @@ class RunConsumer:
             run.owner, run.thread_id, run.id, PageRequest(limit=100, order="asc")
         ).data
 
-    def _max_completion_tokens(self, run: Run) -> int:
-        """This turn's budget: ``max_completion_tokens`` is per run, so earlier tool turns' tokens count."""
-        limit = self._config.default_max_completion_tokens
+    def _max_completion_tokens(self, run: Run) -> int | None:
+        """This turn's budget (None: no cap but the context). ``max_completion_tokens`` is per run, so
+        earlier tool turns' tokens count; the configured default applies only when the run sets none."""
         if run.max_completion_tokens is None:
-            return limit
+            return self._config.default_max_completion_tokens
         spent = run.usage.completion_tokens if run.usage is not None else 0
-        return min(limit, run.max_completion_tokens - spent)
+        return run.max_completion_tokens - spent
 
-    def _context_budget(self, run: Run) -> int | None:
-        if self._config.context_token_limit is None:
-            return None
-        return max(1, self._config.context_token_limit - max(0, self._max_completion_tokens(run)))
+    def _prompt_limit(self, budget: int | None) -> int:
+        """The prompt keeps room for the completion budget (at most half the context; 1 token when none)."""
+        context = self._config.context_token_limit
+        return max(1, context - min(budget or 1, context // 2))
+
+    def _completion_limit(self, budget: int | None, prompt_tokens: int) -> int:
+        """The budget, never more than the context has left after the prompt (all of it when no budget)."""
+        left = max(1, self._config.context_token_limit - prompt_tokens)
+        return left if budget is None else min(budget, left)
 
     async def _heartbeat(self, delivery: ReceivedRun, run: Run) -> None:
         """Renew the lease and the message's visibility. A storage error is waited out: the run is given up

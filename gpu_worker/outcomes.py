@@ -86,12 +86,16 @@ def in_progress_reply(run: Run, now: float, turn: int = 0) -> tuple[RunStep, Mes
     return step, message
 
 
-def generation_outcome(run: Run, generation: Generation, now: float, *, turn: int = 0) -> RunOutcome:
-    """completed, or incomplete when the completion token budget ran out."""
+def generation_outcome(
+    run: Run, generation: Generation, now: float, *, started_at: float, turn: int = 0
+) -> RunOutcome:
+    """completed, or incomplete when the completion token budget ran out. The message and step keep the
+    ``created_at`` (and ids) they were announced with at ``started_at`` (``in_progress_reply``): an object's
+    creation time never changes when it finishes."""
     timestamp = int(now)
     usage = generation.usage
     truncated = generation.finish_reason == "length"
-    started_step, started_message = in_progress_reply(run, now, turn)
+    started_step, started_message = in_progress_reply(run, started_at, turn)
     message = replace(
         started_message,
         content=_text_content(generation.text),
@@ -125,9 +129,35 @@ def _incomplete_outcome(reason: str, usage: Usage) -> RunOutcome:
     return RunOutcome(RunStatus.INCOMPLETE, {"incomplete_details": {"reason": reason}, "usage": usage})
 
 
-def failure_outcome(now: float) -> RunOutcome:
-    """The engine failed; the error shown to users never carries the exception text."""
-    return RunOutcome(RunStatus.FAILED, {"failed_at": int(now), "last_error": dict(ENGINE_FAILURE_ERROR)})
+@dataclass(frozen=True, slots=True)
+class StartedReply:
+    """A reply already announced to streams (``in_progress_reply`` at ``started_at``) and its text so far."""
+
+    run: Run
+    started_at: float
+    turn: int
+    text: str
+
+
+def failure_outcome(now: float, reply: StartedReply | None = None) -> RunOutcome:
+    """The engine failed; the error shown to users never carries the exception text. A reply that was
+    already announced ends too, as OpenAI ends it: its step ``failed`` (with the error), its message
+    ``incomplete`` (``run_failed``) with the text generated so far."""
+    error = dict(ENGINE_FAILURE_ERROR)
+    fields = {"failed_at": int(now), "last_error": error}
+    if reply is None:
+        return RunOutcome(RunStatus.FAILED, fields)
+    timestamp = int(now)
+    started_step, started_message = in_progress_reply(reply.run, reply.started_at, reply.turn)
+    message = replace(
+        started_message,
+        content=_text_content(reply.text) if reply.text else [],
+        status="incomplete",
+        incomplete_at=timestamp,
+        incomplete_details={"reason": "run_failed"},
+    )
+    step = replace(started_step, status=StepStatus.FAILED, failed_at=timestamp, last_error=dict(error))
+    return RunOutcome(RunStatus.FAILED, fields, message, [step])
 
 
 def cancelled_outcome(now: float) -> RunOutcome:

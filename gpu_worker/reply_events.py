@@ -55,8 +55,10 @@ class ReplyEventStream:
         self._last_flush = 0.0
         self._flushed = False  # the first text is written at once
         self.writes = 0
+        self.started_at: float | None = None
 
     async def start(self, now: float) -> None:
+        self.started_at = now  # the message and step keep this created_at when they finish
         step, message = in_progress_reply(self._run, now, self._turn)
         attempt = self._run.attempts
         events = [

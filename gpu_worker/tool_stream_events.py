@@ -34,7 +34,7 @@ from assistants_core.services.run_events import (
     step_delta_event,
     step_event,
 )
-from gpu_worker.outcomes import ENGINE_FAILURE_ERROR, Generation, RunOutcome, generation_outcome
+from gpu_worker.outcomes import ENGINE_FAILURE_ERROR, Generation, RunOutcome, StartedReply, generation_outcome
 from gpu_worker.reply_events import MIN_FLUSH_SECONDS, ReplyEventStream
 from gpu_worker.tool_calls import ParsedCall, ToolCallFormat
 from gpu_worker.tool_stream import ArgumentsPiece, CallEvent, CallStarted, TextPiece
@@ -121,7 +121,14 @@ class ToolTurnEventStream:
                 await self._announce_calls_again(calls)
             return tool_calls_outcome(self._run, self._turn.number, calls, generation, now)
         await self._finish_reply(generation.text)
-        return reply_outcome(self._run, self._turn.number, generation, now)
+        assert self._reply is not None and self._reply.started_at is not None
+        return reply_outcome(self._run, self._turn.number, generation, now, started_at=self._reply.started_at)
+
+    def started_reply(self) -> StartedReply | None:
+        """The reply this stream announced and has not ended, with the text it sent (for a failed engine)."""
+        if self._reply is None or self._reply.started_at is None or self._message_ended:
+            return None
+        return StartedReply(self._run, self._reply.started_at, self._turn.number, "".join(self._sent_text))
 
     # -- text -------------------------------------------------------------------------------------------
     async def _apply(self, events: Sequence[CallEvent]) -> None:
@@ -152,8 +159,13 @@ class ToolTurnEventStream:
             return
         self._message_ended = True
         await self._reply.flush()
+        assert self._reply.started_at is not None
         ended = generation_outcome(
-            self._run, Generation("".join(self._sent_text), 0, 0, "stop"), self._now(), turn=self._turn.number
+            self._run,
+            Generation("".join(self._sent_text), 0, 0, "stop"),
+            self._now(),
+            started_at=self._reply.started_at,
+            turn=self._turn.number,
         )
         assert ended.message is not None
         attempt = self._run.attempts

@@ -165,7 +165,8 @@ def tool_calls_outcome(
     run: Run, turn: int, calls: Sequence[ParsedCall], generation: Generation, now: float
 ) -> RunOutcome:
     """requires_action: the calls in ``required_action`` and an in_progress ``tool_calls`` step; the lease is
-    released (no worker holds a run that waits for its client), the thread stays locked."""
+    released (no worker holds a run that waits for its client), the thread stays locked. The step keeps the
+    turn's usage, which the wire model shows only once the step has ended (``RunStepObject``)."""
     tool_calls: list[dict[str, Any]] = [
         {
             "id": tool_call_id(run, turn, index),
@@ -198,7 +199,10 @@ def tool_calls_outcome(
     return RunOutcome(RunStatus.REQUIRES_ACTION, fields, None, [step])
 
 
-def reply_outcome(run: Run, turn: int, generation: Generation, now: float) -> RunOutcome:
-    """The final message of a run (turn ``turn``), its usage summed over every turn."""
-    outcome = generation_outcome(run, generation, now, turn=turn)
+def reply_outcome(
+    run: Run, turn: int, generation: Generation, now: float, *, started_at: float
+) -> RunOutcome:
+    """The final message of a run (turn ``turn``), announced at ``started_at``, its usage summed over every
+    turn."""
+    outcome = generation_outcome(run, generation, now, started_at=started_at, turn=turn)
     return replace(outcome, fields={**outcome.fields, "usage": total_usage(run, generation.usage)})

@@ -74,7 +74,8 @@ class WorkerSettings(AwsSettings):
     delta_writes_per_second: float = Field(default=100.0, gt=0)
     receive_wait_seconds: int = 20
     idle_exit_seconds: float | None = None
-    default_max_completion_tokens: int = 512
+    # Completion cap when the run sets none; unset: the context left after the prompt (as OpenAI).
+    default_max_completion_tokens: int | None = None
     # How the served model is offered functions and emits calls (gpu_worker/tool_calls.py: "hermes").
     tool_call_format: str = "hermes"
     # vLLM engine knobs (CPU defaults for the local stack; the Modal image overrides them).

@@ -2,7 +2,11 @@
 loopback ports, resources created from template.yaml, configured only through ``ASSISTANTS_*`` variables.
 
 ``local_stack`` (session scope) yields a ``LocalStackHandle``; other e2e tests (e.g. the worker's) reuse it
-and start their consumer with ``handle.environment``."""
+and start their consumer with ``handle.environment``.
+
+Every response and SSE event the API sends here is recorded and, at the end of the session, checked against
+OpenAI's published OpenAPI schemas and stream invariants (``conformance.py``): the coverage table is printed
+and any violation not listed in ``conformance.DEVIATIONS`` fails the session."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +30,7 @@ from assistants_core.adapters.aws import AwsClients, make_aws_clients
 from assistants_core.settings import ApiSettings, AwsSettings, get_api_settings
 from infra import moto_dynamodb
 from infra.aws_resources import ResourceNames, create_resources
+from tests.e2e.conformance import RECORDER, Report, build_report, summary_lines
 
 HOST = "127.0.0.1"
 API_KEY = "sk-e2e-tenant-one-0123456789abcdefghijklmnopqrstuvwxyz"  # generated shape (api/auth.py)
@@ -103,7 +109,9 @@ def running_local_stack() -> Iterator[LocalStackHandle]:
         dependencies = build_dependencies(settings)
         api_port = free_port(HOST)
         server = uvicorn.Server(
-            uvicorn.Config(create_app(dependencies), host=HOST, port=api_port, log_level="warning")
+            uvicorn.Config(
+                RECORDER.wrap(create_app(dependencies)), host=HOST, port=api_port, log_level="warning"
+            )
         )
         thread = threading.Thread(target=server.run, name="e2e-uvicorn", daemon=True)
         thread.start()
@@ -129,3 +137,29 @@ def running_local_stack() -> Iterator[LocalStackHandle]:
 def local_stack() -> Iterator[LocalStackHandle]:
     with running_local_stack() as handle:
         yield handle
+
+
+# -- the OpenAI conformance check over everything the e2e tests saw ----------------------------------------
+_REPORT: list[Report] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not RECORDER.exchanges:
+        return
+    report = build_report(RECORDER.exchanges)
+    _REPORT.append(report)
+    if report.violations and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for report in _REPORT:
+        terminalreporter.section("OpenAI conformance (tests/e2e/conformance.py)")
+        for line in summary_lines(report):
+            terminalreporter.write_line(line)
+        if report.violations:
+            terminalreporter.write_line(
+                f"FAILED: {len(report.violations)} violations of OpenAI's spec not listed in "
+                "tests/e2e/conformance.py DEVIATIONS (the session fails)",
+                red=True,
+            )

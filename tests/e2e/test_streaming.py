@@ -133,7 +133,13 @@ def test_raw_create_stream_yields_sdk_event_objects(client: OpenAI, assistant_id
 def test_failed_run_stream_ends_failed(client: OpenAI, assistant_id: str) -> None:
     thread = client.beta.threads.create(messages=[{"role": "user", "content": DEFAULT_FAILURE_MARKER}])
     events = list(client.beta.threads.runs.create(thread.id, assistant_id=assistant_id, stream=True))
-    assert [event.event for event in events] == [*RUN_START, *REPLY_START, "thread.run.failed"]
+    assert [event.event for event in events] == [
+        *RUN_START,
+        *REPLY_START,
+        "thread.message.incomplete",
+        "thread.run.step.failed",
+        "thread.run.failed",
+    ]
     failed = events[-1].data
     assert isinstance(failed, Run) and failed.last_error is not None
     assert failed.last_error.code == "server_error"

@@ -110,7 +110,13 @@ def test_engine_failure_fails_the_run_with_a_sanitized_error(world: World) -> No
     }
     assert "scripted failure" not in str(stored.last_error)
     assert stored.failed_at is not None
-    assert world.assistant_messages(thread) == []
+    # The reply announced to streams ends as OpenAI ends it: message incomplete, step failed.
+    (reply,) = world.assistant_messages(thread)
+    assert (reply.id, reply.status, reply.content) == (reply_message_id(run), "incomplete", [])
+    assert reply.incomplete_details == {"reason": "run_failed"}
+    (step,) = world.runs.list_steps(OWNER, thread.id, run.id, page=PageRequest(limit=10, order="asc")).data
+    assert (step.id, step.status, step.failed_at) == (reply_step_id(run), "failed", stored.failed_at)
+    assert step.last_error == stored.last_error
     world.new_run(thread, enqueue=False)  # lock released
 
 
@@ -119,7 +125,8 @@ def test_engine_failure_mid_stream_fails_the_run(world: World) -> None:
     run = world.new_run(thread)
     asyncio.run(world.consumer(ScriptedEngine(fail_after_tokens=2)).run_until_idle())
     assert world.stored(run).status == RunStatus.FAILED
-    assert world.assistant_messages(thread) == []
+    (reply,) = world.assistant_messages(thread)  # what was generated before the failure, incomplete
+    assert (reply.status, reply.text()) == ("incomplete", "You said:")
 
 
 def test_expired_run_is_expired_not_generated(world: World) -> None:

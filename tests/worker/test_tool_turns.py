@@ -10,6 +10,8 @@ import pytest
 from assistants_core.adapters.dynamodb import DynamoAssistantRepository
 from assistants_core.domain.models import PageRequest, Run, RunStep, Thread
 from assistants_core.domain.status import RunStatus, StepStatus
+from assistants_core.schemas.runs import RunObject
+from assistants_core.schemas.steps import RunStepObject
 from assistants_core.schemas.tool_outputs import SubmitToolOutputsRequest, ToolOutput
 from assistants_core.services.evented_runs import with_run_events
 from assistants_core.services.maintenance import RunMaintenance
@@ -125,3 +127,31 @@ def test_a_run_requeued_by_tool_outputs_is_not_sent_again_by_the_next_sweep(
     assert sweeper.sweep().requeued == []
     world.clock.advance(121)
     assert sweeper.sweep().requeued == [waiting.id]
+
+
+def test_a_tool_calls_step_shows_usage_only_once_it_has_ended(
+    world: World, tool_outputs: ToolOutputService
+) -> None:
+    """OpenAI documents ``usage`` as null while a step is in_progress and while a run is not terminal."""
+    thread, waiting = waiting_run(world)
+    (pending,) = steps_of(world, waiting)
+    log = world.events.read(thread.id, waiting.id, limit=1000)
+    step_events = [event for event in log if event.event.startswith("thread.run.step.")]
+    step_events = [event for event in step_events if event.event != "thread.run.step.delta"]  # no usage field
+    assert [event.event for event in step_events] == [
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+    ]
+    assert [event.data["usage"] for event in step_events] == [None, None]
+    assert RunStepObject.from_domain(pending).usage is None
+    assert [event.data["usage"] for event in log if event.event == "thread.run.requires_action"] == [None]
+    assert RunObject.from_domain(waiting).usage is None
+
+    assert waiting.required_action is not None
+    (call,) = waiting.required_action["submit_tool_outputs"]["tool_calls"]
+    request = SubmitToolOutputsRequest(tool_outputs=[ToolOutput(tool_call_id=call["id"], output="found")])
+    tool_outputs.submit(OWNER, thread.id, waiting.id, request)
+    answered = steps_of(world, waiting)[0]
+    shown = RunStepObject.from_domain(answered).usage
+    assert answered.status == StepStatus.COMPLETED
+    assert shown is not None and shown.completion_tokens > 0

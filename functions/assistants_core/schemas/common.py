@@ -26,6 +26,16 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+def omitted_when_none(**constraints: Any) -> Any:
+    """An optional field left out of responses when unset: OpenAI's schemas define these as optional, not
+    nullable (``description: null`` is not a string)."""
+    return Field(default=None, exclude_if=_is_none, **constraints)
+
+
 class CodeInterpreterResources(RequestModel):
     file_ids: list[str] = Field(default_factory=list, max_length=20)
 
@@ -35,8 +45,8 @@ class FileSearchResources(RequestModel):
 
 
 class ToolResources(RequestModel):
-    code_interpreter: CodeInterpreterResources | None = None
-    file_search: FileSearchResources | None = None
+    code_interpreter: CodeInterpreterResources | None = omitted_when_none()
+    file_search: FileSearchResources | None = omitted_when_none()
 
 
 def tool_resources_to_domain(resources: ToolResources | None) -> dict[str, Any] | None:

@@ -123,7 +123,8 @@ class RunObject(WireModel):
             instructions=run.instructions or "",
             tools=tools_from_domain(run.tools),
             metadata=run.metadata,
-            usage=UsageObject.from_domain(run.usage),
+            # OpenAI: null until the run is in a terminal state (requires_action keeps its tally internally).
+            usage=UsageObject.from_domain(run.usage) if run.status.is_terminal else None,
             temperature=run.temperature,
             top_p=run.top_p,
             max_prompt_tokens=run.max_prompt_tokens,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from assistants_core.domain.models import RunStep
+from assistants_core.domain.status import StepStatus
 from assistants_core.schemas.common import Metadata, WireModel
 from assistants_core.schemas.runs import UsageObject
 
@@ -44,5 +45,6 @@ class RunStepObject(WireModel):
             failed_at=step.failed_at,
             completed_at=step.completed_at,
             metadata=step.metadata,
-            usage=UsageObject.from_domain(step.usage),
+            # OpenAI: null while the step is in_progress (a tool_calls step keeps its turn's usage till then).
+            usage=None if step.status == StepStatus.IN_PROGRESS else UsageObject.from_domain(step.usage),
         )

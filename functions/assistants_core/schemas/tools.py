@@ -6,14 +6,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
 
-from assistants_core.schemas.common import RequestModel
+from assistants_core.schemas.common import RequestModel, omitted_when_none
 
 
 class FunctionDefinition(RequestModel):
     name: str = Field(max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
-    strict: bool | None = None
+    description: str | None = omitted_when_none()
+    parameters: dict[str, Any] | None = omitted_when_none()
+    strict: bool | None = omitted_when_none()
 
 
 class FunctionTool(RequestModel):
@@ -27,17 +27,17 @@ class CodeInterpreterTool(RequestModel):
 
 class FileSearchRankingOptions(RequestModel):
     score_threshold: float = Field(ge=0, le=1)
-    ranker: Literal["auto", "default_2024_08_21"] | None = None
+    ranker: Literal["auto", "default_2024_08_21"] | None = omitted_when_none()
 
 
 class FileSearchSettings(RequestModel):
-    max_num_results: int | None = Field(default=None, ge=1, le=50)
-    ranking_options: FileSearchRankingOptions | None = None
+    max_num_results: int | None = omitted_when_none(ge=1, le=50)
+    ranking_options: FileSearchRankingOptions | None = omitted_when_none()
 
 
 class FileSearchTool(RequestModel):
     type: Literal["file_search"]
-    file_search: FileSearchSettings | None = None
+    file_search: FileSearchSettings | None = omitted_when_none()
 
 
 Tool = Annotated[FunctionTool | CodeInterpreterTool | FileSearchTool, Field(discriminator="type")]
@@ -46,9 +46,9 @@ ToolList = Annotated[list[Tool], Field(max_length=128)]
 
 class JsonSchemaFormat(RequestModel):
     name: str = Field(max_length=64)
-    description: str | None = None
-    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
-    strict: bool | None = None
+    description: str | None = omitted_when_none()
+    schema_: dict[str, Any] | None = omitted_when_none(alias="schema")
+    strict: bool | None = omitted_when_none()
 
 
 class TextResponseFormat(RequestModel):
@@ -76,7 +76,7 @@ class NamedFunction(RequestModel):
 
 class NamedToolChoice(RequestModel):
     type: Literal["function", "code_interpreter", "file_search"]
-    function: NamedFunction | None = None
+    function: NamedFunction | None = omitted_when_none()
 
 
 ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice

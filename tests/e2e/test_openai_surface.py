@@ -1,0 +1,114 @@
+"""Every optional field of the Assistants objects, set through the official SDK, comes back in OpenAI's shapes
+(the conformance check in ``conformance.py`` validates each of these responses against OpenAI's schemas;
+this test makes sure the optional parts of those schemas are produced at all): tool resources, code
+interpreter and file search tools with their settings, strict functions, ``json_schema`` response formats,
+attachments, image detail, a named tool choice and every run option. No worker: the run stays queued and is
+cancelled."""
+
+from __future__ import annotations
+
+import pytest
+from openai import OpenAI
+
+from tests.e2e.conftest import LocalStackHandle
+
+pytestmark = pytest.mark.e2e
+
+LOOKUP = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "description": "Find a fact.",
+        "parameters": {
+            "type": "object",
+            "properties": {"q": {"type": "string"}},
+            "required": ["q"],
+            "additionalProperties": False,
+        },
+        "strict": True,
+    },
+}
+FILE_SEARCH = {
+    "type": "file_search",
+    "file_search": {"max_num_results": 5, "ranking_options": {"score_threshold": 0.5, "ranker": "auto"}},
+}
+ANSWER_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "answer",
+        "description": "One short answer.",
+        "schema": {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]},
+        "strict": True,
+    },
+}
+RESOURCES = {"code_interpreter": {"file_ids": ["file-abc"]}, "file_search": {"vector_store_ids": ["vs_abc"]}}
+
+
+@pytest.fixture
+def client(local_stack: LocalStackHandle) -> OpenAI:
+    return OpenAI(base_url=local_stack.base_url, api_key=local_stack.api_key, max_retries=0)
+
+
+def test_every_optional_field_round_trips(client: OpenAI) -> None:
+    assistant = client.beta.assistants.create(
+        model="scripted",
+        name="Surface",
+        description="Exercises every optional field.",
+        instructions="Answer briefly.",
+        tools=[{"type": "code_interpreter"}, FILE_SEARCH, LOOKUP],  # type: ignore[list-item]
+        tool_resources=RESOURCES,  # type: ignore[arg-type]
+        response_format=ANSWER_FORMAT,  # type: ignore[arg-type]
+        temperature=0.5,
+        top_p=0.9,
+        metadata={"suite": "surface"},
+    )
+    assert [tool.type for tool in assistant.tools] == ["code_interpreter", "file_search", "function"]
+    assert assistant.tool_resources is not None and assistant.tool_resources.file_search is not None
+    assert assistant.tool_resources.file_search.vector_store_ids == ["vs_abc"]
+    assert assistant.description == "Exercises every optional field."
+    assert client.beta.assistants.retrieve(assistant.id).response_format == assistant.response_format
+
+    thread = client.beta.threads.create(
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is in the file?"},
+                    {"type": "image_file", "image_file": {"file_id": "file-img", "detail": "high"}},
+                ],
+                "attachments": [
+                    {"file_id": "file-abc", "tools": [{"type": "code_interpreter"}, {"type": "file_search"}]}
+                ],
+            }
+        ],
+        tool_resources=RESOURCES,  # type: ignore[arg-type]
+        metadata={"suite": "surface"},
+    )
+    assert thread.tool_resources is not None and thread.tool_resources.code_interpreter is not None
+    (message,) = client.beta.threads.messages.list(thread.id).data
+    assert message.attachments is not None and message.attachments[0].file_id == "file-abc"
+
+    run = client.beta.threads.runs.create(
+        thread.id,
+        assistant_id=assistant.id,
+        additional_instructions="Cite the file.",
+        additional_messages=[{"role": "user", "content": "and be brief"}],
+        tool_choice={"type": "function", "function": {"name": "lookup"}},
+        truncation_strategy={"type": "last_messages", "last_messages": 5},
+        max_prompt_tokens=1000,
+        max_completion_tokens=500,
+        parallel_tool_calls=False,
+        response_format={"type": "text"},
+        metadata={"suite": "surface"},
+    )
+    assert run.status == "queued" and run.usage is None
+    assert run.tool_choice is not None and run.truncation_strategy is not None
+    assert client.beta.threads.runs.update(run.id, thread_id=thread.id, metadata={"n": "1"}).metadata == {
+        "n": "1"
+    }
+    assert [listed.id for listed in client.beta.threads.runs.list(thread.id)] == [run.id]
+    cancelled = client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+    assert cancelled.status == "cancelled" and cancelled.cancelled_at is not None
+    assert client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data == []
+    assert client.beta.threads.update(thread.id, tool_resources={"code_interpreter": {"file_ids": []}})
+    assert client.beta.assistants.delete(assistant.id).deleted

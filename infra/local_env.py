@@ -27,6 +27,7 @@ LOCAL_REGION = "us-east-1"
 RESOURCE_PREFIX = "assistants-local"
 DEFAULT_MODEL_PATH = ".cache/models/SmolLM2-135M-Instruct"
 DEFAULT_SWEEP_INTERVAL_SECONDS = 60.0
+DEFAULT_STATE_DIR = ".local/state"  # the local stack's AWS state (git-ignored), see infra.local_state
 # moto accepts any credentials; boto3 only needs some to sign requests.
 MOTO_CREDENTIALS: Mapping[str, str] = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 

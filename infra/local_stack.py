@@ -1,9 +1,11 @@
 """The local stack behind `make run`: no AWS, no GPU, no internet.
 
     python -m infra.local_stack [--api-port 8000] [--moto-port 5000] [--no-worker] [--sweep-interval 60]
-                                [--worker-engine vllm|scripted]
+                                [--worker-engine vllm|scripted] [--data-dir .local/state] [--fresh]
 
-1. moto in server mode on 127.0.0.1 (DynamoDB, S3, SQS), resources created from template.yaml;
+1. moto in server mode on 127.0.0.1 (DynamoDB, S3, SQS), resources created from template.yaml; its data
+   kept across restarts (and ``kill -9``) in a write-ahead journal in ``--data-dir`` (``infra.local_state``;
+   ``--fresh`` starts empty);
 2. the API (the Lambda's FastAPI app, composed as ``api.handler`` does) under uvicorn on 127.0.0.1:8000, in a
    child process configured like the Lambda: through ``ASSISTANTS_*`` variables (see ``infra.local_env``);
 3. the worker (``python -m gpu_worker.main``, vLLM's CPU build + SmolLM2-135M-Instruct) in a child process;
@@ -19,6 +21,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from moto.server import ThreadedMotoServer
 
 from api.playground import PLAYGROUND_PATH
 from assistants_core.adapters.aws import AwsClients, make_aws_clients
@@ -38,6 +40,7 @@ from assistants_core.settings import AwsSettings
 from infra import local_env, moto_dynamodb, process_guard
 from infra.aws_resources import create_resources
 from infra.local_env import LocalResources, LocalStackSettings
+from infra.local_state import JournaledMotoServer
 from infra.local_sweeper import build_local_sweep
 
 log = logging.getLogger("infra.local_stack")
@@ -94,7 +97,7 @@ class LocalStack:
     base_url: str
     api_key: str
     resources: LocalResources
-    moto_server: ThreadedMotoServer
+    moto_server: JournaledMotoServer
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     sweeper: PeriodicTask | None = None
     _stopped: bool = False
@@ -210,9 +213,12 @@ def start_local_stack(
     worker_engine: str = "vllm",
     sweep_interval_seconds: float = local_env.DEFAULT_SWEEP_INTERVAL_SECONDS,
     ready_timeout_seconds: float = 60.0,
+    state_dir: Path | None = None,
+    fresh: bool = False,
 ) -> LocalStack:
     """Start moto, the resources, the API, the worker (optional) and the sweeper timer; returns once the API
-    answers an authenticated request. Port 0 picks a free port."""
+    answers an authenticated request. Port 0 picks a free port. With ``state_dir``, the AWS state of an
+    earlier stack there is restored first (unless ``fresh``: then it is deleted) and every write is kept."""
     settings = LocalStackSettings()
     host = local_env.LOCAL_HOST
     api_port = api_port or free_port(host)
@@ -222,12 +228,17 @@ def start_local_stack(
 
     local_env.use_moto_credentials()
     moto_dynamodb.install()  # atomic DynamoDB requests, transactions that stay cheap as the table grows
-    moto_server = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
+    if fresh and state_dir is not None:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    moto_server = JournaledMotoServer(ip_address=host, port=moto_port, state_dir=state_dir)
     moto_server.start()
     endpoint_url = f"http://{host}:{moto_port}"
     stack: LocalStack | None = None
     try:
         names = create_resources(_provisioning_clients(endpoint_url), prefix=local_env.RESOURCE_PREFIX)
+        replayed = moto_server.restore_and_journal()
+        if state_dir is not None:
+            log.info("state in %s: %d earlier writes restored", state_dir, replayed)
         resources = LocalResources(
             endpoint_url=endpoint_url,
             table_name=names.table_name,
@@ -282,10 +293,17 @@ def _banner(stack: LocalStack) -> str:
             f"  browser  : {stack.playground_url} (the playground: chat with an assistant, streamed)",
             f"  worker   : {worker_line}",
             f"  AWS      : moto at {stack.resources.endpoint_url} (table {stack.resources.table_name})",
+            f"  state    : {_state_line(stack.moto_server.state_dir)}",
             "  Ctrl-C stops everything.",
             "",
         ]
     )
+
+
+def _state_line(state_dir: Path | None) -> str:
+    if state_dir is None:
+        return "in memory (lost when the stack stops)"
+    return f"kept in {state_dir} across restarts (--fresh starts empty)"
 
 
 def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -303,6 +321,13 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--sweep-interval", type=float, default=local_env.DEFAULT_SWEEP_INTERVAL_SECONDS, metavar="SECONDS"
     )
     parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="SECONDS")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=local_env.REPO_ROOT / local_env.DEFAULT_STATE_DIR,
+        help="where the AWS state is kept across restarts (default: %(default)s)",
+    )
+    parser.add_argument("--fresh", action="store_true", help="delete the kept state first: start empty")
     return parser.parse_args(argv)
 
 
@@ -325,6 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             worker_engine=arguments.worker_engine,
             sweep_interval_seconds=arguments.sweep_interval,
             ready_timeout_seconds=arguments.ready_timeout,
+            state_dir=arguments.data_dir,
+            fresh=arguments.fresh,
         )
         print(_banner(stack), flush=True)
         while (exited := stack.exited_child()) is None:

@@ -230,7 +230,9 @@ def start_local_stack(
     moto_dynamodb.install()  # atomic DynamoDB requests, transactions that stay cheap as the table grows
     if fresh and state_dir is not None:
         shutil.rmtree(state_dir, ignore_errors=True)
-    moto_server = JournaledMotoServer(ip_address=host, port=moto_port, state_dir=state_dir)
+    moto_server = JournaledMotoServer(
+        ip_address=host, port=moto_port, state_dir=state_dir, region=local_env.LOCAL_REGION
+    )
     moto_server.start()
     endpoint_url = f"http://{host}:{moto_port}"
     stack: LocalStack | None = None

@@ -20,6 +20,10 @@ and then the journal is replayed in order into the fresh moto, through the same 
   once, in order), so nothing is delivered twice for a delete the stack acknowledged.
 - A last journal line cut short by a kill was never acknowledged (its response had not gone out) and is
   ignored.
+- Compaction: after a replay and when the stack stops, the journal is rewritten as a snapshot of what is
+  stored (every table's items in ``BatchWriteItem`` requests, every object's latest version, every queued
+  message once) into a new file that replaces the old one atomically, so a restart replays what is stored,
+  not the whole history (S3 object versions, SQS message attributes and delays are not kept).
 """
 
 from __future__ import annotations
@@ -42,10 +46,11 @@ from moto.sqs.models import sqs_backends
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
+from infra.local_snapshot import WsgiApp, is_snapshot_only, write_snapshot
+
 log = logging.getLogger("infra.local_state")
 
 JOURNAL_FILE = "journal.jsonl"
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _DYNAMODB_WRITES = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement"}
@@ -259,7 +264,9 @@ def replay(app: WsgiApp, entries: list[dict[str, Any]]) -> int:
     resend = _undelivered_sends(entries)
     applied = 0
     for index, entry in enumerate(entries):
-        if entry["kind"] == "sqs_delete" or (entry["kind"] == "sqs_send" and index not in resend):
+        if entry["kind"] in ("snapshot", "sqs_delete") or (
+            entry["kind"] == "sqs_send" and index not in resend
+        ):
             continue
         response = client.open(
             path=entry["path"],
@@ -281,9 +288,10 @@ def replay(app: WsgiApp, entries: list[dict[str, Any]]) -> int:
 class JournaledMotoServer(ThreadedMotoServer):
     """moto's threaded server with the journal in front (``journal=None``: in memory, as moto is)."""
 
-    def __init__(self, *, ip_address: str, port: int, state_dir: Path | None) -> None:
+    def __init__(self, *, ip_address: str, port: int, state_dir: Path | None, region: str) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.state_dir = state_dir
+        self.region = region
         self.app: WsgiApp = DomainDispatcherApplication(create_backend_app)
         self._journal: Journal | None = None
         self._served: WsgiApp = self.app
@@ -299,7 +307,10 @@ class JournaledMotoServer(ThreadedMotoServer):
         if self.state_dir is None:
             return 0
         path = self.state_dir / JOURNAL_FILE
-        applied = replay(self.app, list(read_journal(path)))
+        entries = list(read_journal(path))
+        applied = replay(self.app, entries)
+        if entries and not is_snapshot_only(entries):  # a kill left history behind: compact it now
+            write_snapshot(self.app, self.region, path)
         self._journal = Journal(path)
         self._served = JournalingApp(self.app, self._journal)
         if self._server is not None:
@@ -307,6 +318,9 @@ class JournaledMotoServer(ThreadedMotoServer):
         return applied
 
     def stop(self) -> None:
+        """Stop serving; then (no request can come any more) compact the journal into a snapshot."""
         super().stop()
-        if self._journal is not None:
+        if self._journal is not None and self.state_dir is not None:
             self._journal.close()
+            self._journal = None
+            write_snapshot(self.app, self.region, self.state_dir / JOURNAL_FILE)

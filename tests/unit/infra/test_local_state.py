@@ -20,7 +20,7 @@ import pytest
 
 from infra import local_env
 from infra.local_stack import free_port
-from infra.local_state import Journal, read_journal, replay
+from infra.local_state import JOURNAL_FILE, Journal, read_journal, replay
 
 # Safety nets for a loaded machine (waits end as soon as the condition holds), not timing assertions.
 READY_SECONDS = 120.0
@@ -119,9 +119,12 @@ def run_status(stack: StackProcess, run: dict[str, Any]) -> str:
     return status
 
 
-def test_writes_survive_kill_9_and_a_queued_run_completes_after_the_restart(
-    stacks: list[StackProcess], tmp_path: Path
+@pytest.mark.parametrize("end", ["kill_9", "stop"])
+def test_writes_survive_a_restart_and_a_queued_run_completes_after_it(
+    stacks: list[StackProcess], tmp_path: Path, end: str
 ) -> None:
+    """After ``kill -9`` the journal is replayed as written; after a clean stop it was compacted into a
+    snapshot of what is stored (items, S3 bodies, queued messages), which is replayed instead."""
     first = StackProcess(tmp_path, "--no-worker")
     stacks.append(first)
     assistant = first.post("/assistants", {"model": "scripted", "name": "kept", "instructions": "hi"})
@@ -134,7 +137,12 @@ def test_writes_survive_kill_9_and_a_queued_run_completes_after_the_restart(
     first.post(f"/threads/{thread['id']}/messages", {"role": "user", "content": "last"})
     run = first.post(f"/threads/{thread['id']}/runs", {"assistant_id": assistant["id"]})
     assert run["status"] == "queued"  # no worker: its SQS message waits in the queue
-    first.kill_9()
+    if end == "kill_9":
+        first.kill_9()
+    else:
+        first.stop()
+        (header, *_) = read_journal(tmp_path / JOURNAL_FILE)
+        assert header["kind"] == "snapshot"
 
     second = StackProcess(tmp_path, "--worker-engine", "scripted")
     stacks.append(second)

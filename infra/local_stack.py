@@ -134,7 +134,7 @@ def _stop_child(name: str, process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=CHILD_STOP_TIMEOUT_SECONDS + process_guard.GROUP_GRACE_SECONDS + 5)
+            process.wait(timeout=CHILD_STOP_TIMEOUT_SECONDS + 2 * process_guard.GROUP_GRACE_SECONDS + 5)
         except subprocess.TimeoutExpired:
             log.warning("%s did not stop within %.0f s; killing it", name, CHILD_STOP_TIMEOUT_SECONDS)
             process.kill()

@@ -29,6 +29,7 @@ and then the journal is replayed in order into the fresh moto, through the same 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import re
@@ -189,8 +190,11 @@ class JournalingApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = _BytesInput(body)
+        if length:
+            body = environ["wsgi.input"].read(length)
+        else:  # chunked: the server de-chunks and marks the stream terminated
+            body = environ["wsgi.input"].read() if environ.get("wsgi.input_terminated") else b""
+        environ["wsgi.input"] = io.BytesIO(body)  # re-readable by moto
         operation = classify(environ, body)
         if not operation.mutating:
             return self._app(environ, start_response)
@@ -219,24 +223,6 @@ class JournalingApp:
                     entry["purge"] = operation.action == "PurgeQueue"
                 self._journal.append(entry)
             return response
-
-
-class _BytesInput:
-    """A re-readable ``wsgi.input`` over bytes already read."""
-
-    def __init__(self, body: bytes) -> None:
-        import io
-
-        self._stream = io.BytesIO(body)
-
-    def read(self, size: int = -1) -> bytes:
-        return self._stream.read(size)
-
-    def readline(self, size: int = -1) -> bytes:
-        return self._stream.readline(size)
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._stream)
 
 
 def _undelivered_sends(entries: list[dict[str, Any]]) -> set[int]:

@@ -11,14 +11,14 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from infra import local_env
 from infra.local_stack import free_port
+from tests.processes import alive, children, descendants, eventually
 
 MODEL_DIR = local_env.REPO_ROOT / local_env.DEFAULT_MODEL_PATH
 # Safety nets for a loaded machine (the engine may take minutes to load), not timing assertions.
@@ -34,40 +34,11 @@ pytestmark = [
 ]
 
 
-def _parents() -> dict[int, int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            stat = entry.read_text()
-        except OSError:
-            continue
-        if stat[stat.rfind(")") + 2] != "Z":
-            parents[int(entry.parent.name)] = int(stat[stat.rfind(")") + 2 :].split()[1])
-    return parents
-
-
-def _children(pid: int) -> list[int]:
-    return [child for child, parent in _parents().items() if parent == pid]
-
-
 def _command_line(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
-
-
-def _alive(pid: int) -> bool:
-    return pid in _parents()
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 class Stack:
@@ -99,14 +70,14 @@ class Stack:
             assert self.process.poll() is None, "".join(self.output[-50:])
             workers = [
                 pid
-                for guard in _children(self.process.pid)
-                for pid in _children(guard)
+                for guard in children(self.process.pid)
+                for pid in children(guard)
                 if "gpu_worker.main" in _command_line(pid)
             ]
-            found[:] = [(worker, engine) for worker in workers for engine in _children(worker)]
+            found[:] = [(worker, engine) for worker in workers for engine in children(worker)]
             return bool(found)
 
-        assert _wait_for(engine_started, ENGINE_START_SECONDS), "no engine process started"
+        assert eventually(engine_started, ENGINE_START_SECONDS), "no engine process started"
         return found[0]
 
     def text(self) -> str:
@@ -118,33 +89,24 @@ class Stack:
 def stack() -> Iterator[Stack]:
     started = Stack()
     yield started
-    for pid in [started.process.pid, *_all_below(started.process.pid)]:  # a failed test leaves nothing
-        if _alive(pid):
+    for pid in [started.process.pid, *descendants(started.process.pid)]:  # a failed test leaves nothing
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
     started.process.wait()
 
 
-def _all_below(pid: int) -> list[int]:
-    parents = _parents()
-    found, frontier = [], [pid]
-    while frontier:
-        frontier = [child for child, parent in parents.items() if parent in frontier]
-        found += frontier
-    return found
-
-
 def test_a_stop_shuts_the_engine_down_without_a_traceback(stack: Stack) -> None:
     worker, engine = stack.worker_and_engine()
-    assert _wait_for(lambda: "worker started" in "".join(stack.output), ENGINE_START_SECONDS)
+    assert eventually(lambda: "worker started" in "".join(stack.output), ENGINE_START_SECONDS)
     stack.process.send_signal(signal.SIGTERM)
     assert stack.process.wait(timeout=STOP_SECONDS) == 0
     text = stack.text()
     assert "Traceback" not in text and "Exception ignored" not in text, text[-4000:]
-    assert not _alive(worker) and not _alive(engine)
+    assert not alive(worker) and not alive(engine)
 
 
 def test_a_killed_worker_leaves_no_engine_process(stack: Stack) -> None:
     worker, engine = stack.worker_and_engine()
     os.kill(worker, signal.SIGKILL)
-    assert _wait_for(lambda: not _alive(engine), STOP_SECONDS), f"engine {engine} outlived its worker"
+    assert eventually(lambda: not alive(engine), STOP_SECONDS), f"engine {engine} outlived its worker"
     assert stack.process.wait(timeout=STOP_SECONDS) == 1  # the stack stops when a child dies

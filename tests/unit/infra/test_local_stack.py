@@ -19,6 +19,7 @@ import pytest
 from api.auth import hash_api_key
 from infra import local_env
 from infra.local_stack import LocalStack, LocalStackError, PeriodicTask, free_port, start_local_stack
+from tests.processes import alive, descendants, eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # The sweeper must expire a run past its expiry within this window (generous: the machine may be busy).
@@ -26,12 +27,7 @@ EVENTUAL_TIMEOUT_SECONDS = 30.0
 
 
 def _eventually(condition: Callable[[], bool], timeout_seconds: float = EVENTUAL_TIMEOUT_SECONDS) -> bool:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
+    return eventually(condition, timeout_seconds)
 
 
 def _port_accepts_connections(port: int) -> bool:
@@ -197,32 +193,6 @@ def _stop_stack_command(process: subprocess.Popen[str]) -> None:
         process.wait()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] != "Z"
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (by /proc's parent links)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            stat = entry.read_text()
-        except OSError:
-            continue
-        parents[int(entry.parent.name)] = int(stat[stat.rfind(")") + 2 :].split()[1])
-    found: list[int] = []
-    frontier = [pid]
-    while frontier:
-        children = [child for child, parent in parents.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
-
-
 def _ports_closed(*ports: int) -> bool:
     return not any(_port_accepts_connections(port) for port in ports)
 
@@ -270,13 +240,13 @@ def test_a_stack_killed_with_sigkill_leaves_no_process_behind(moto_environment: 
     children: list[int] = []
     try:
         assert "ready" in text, text
-        children = _descendants(process.pid)
+        children = descendants(process.pid)
         assert len(children) >= 2, "the API and the worker run in child processes"
     finally:
         _stop_stack_command(process)
     try:
-        assert _eventually(lambda: not [pid for pid in children if _alive(pid)]), [
-            pid for pid in children if _alive(pid)
+        assert _eventually(lambda: not [pid for pid in children if alive(pid)]), [
+            pid for pid in children if alive(pid)
         ]
         assert _eventually(lambda: _ports_closed(api_port))
     finally:

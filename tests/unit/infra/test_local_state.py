@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 from infra import local_env
 from infra.local_stack import free_port
 from infra.local_state import JOURNAL_FILE, Journal, read_journal, replay
+from tests.processes import eventually
 
 # Safety nets for a loaded machine (waits end as soon as the condition holds), not timing assertions.
 READY_SECONDS = 120.0
@@ -101,15 +101,6 @@ def stacks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[StackProcess]]:
         stack.stop()
 
 
-def eventually(condition: Callable[[], bool], seconds: float = RUN_SECONDS) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.25)
-    return condition()
-
-
 def texts(messages: dict[str, Any]) -> list[tuple[str, str]]:
     return [(m["role"], m["content"][0]["text"]["value"]) for m in messages["data"]]
 
@@ -148,7 +139,7 @@ def test_writes_survive_a_restart_and_a_queued_run_completes_after_it(
     stacks.append(second)
     assert second.get(f"/assistants/{assistant['id']}")["name"] == "kept"
     assert second.get(f"/threads/{thread['id']}")["metadata"] == {"k": "v"}
-    assert eventually(lambda: run_status(second, run) in TERMINAL)
+    assert eventually(lambda: run_status(second, run) in TERMINAL, RUN_SECONDS)
     assert run_status(second, run) == "completed"
     messages = second.get(f"/threads/{thread['id']}/messages", order="asc")
     assert texts(messages) == [
@@ -174,12 +165,12 @@ def test_a_run_in_flight_when_the_stack_died_completes_once_after_the_restart(
             "thread": {"messages": [{"role": "user", "content": long_text}]},
         },
     )
-    assert eventually(lambda: run_status(first, run) == "in_progress")
+    assert eventually(lambda: run_status(first, run) == "in_progress", RUN_SECONDS, poll_seconds=0.1)
     first.kill_9()
 
     second = StackProcess(tmp_path, "--worker-engine", "scripted", environment=FAST_LEASE)
     stacks.append(second)
-    assert eventually(lambda: run_status(second, run) in TERMINAL)
+    assert eventually(lambda: run_status(second, run) in TERMINAL, RUN_SECONDS)
     finished = second.get(f"/threads/{run['thread_id']}/runs/{run['id']}")
     assert finished["status"] == "completed", finished
     messages = second.get(f"/threads/{run['thread_id']}/messages", order="asc")

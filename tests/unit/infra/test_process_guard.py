@@ -8,13 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from infra import local_env, process_guard
+from tests.processes import alive, eventually
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process groups via /proc")
 
@@ -42,19 +41,9 @@ time.sleep(600)
 GONE_WITHIN_SECONDS = 60.0
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return state[state.rfind(")") + 2] != "Z"
-
-
 def wait_gone(pids: list[int]) -> list[int]:
     """The pids still alive after waiting for them to go (empty when all went)."""
-    deadline = time.monotonic() + GONE_WITHIN_SECONDS
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: not any(alive(pid) for pid in pids), GONE_WITHIN_SECONDS, poll_seconds=0.05)
     return [pid for pid in pids if alive(pid)]
 
 

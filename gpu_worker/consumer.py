@@ -45,7 +45,7 @@ from gpu_worker.outcomes import (
     failure_outcome,
     prompt_too_long_outcome,
 )
-from gpu_worker.prompt import PromptTooLongError, build_prompt
+from gpu_worker.prompt import PromptTooLongError, build_prompt, read_prompt_messages
 from gpu_worker.reply_events import DEFAULT_DELTA_WRITES_PER_SECOND, ReplyEventStream, delta_flush_seconds
 from gpu_worker.tool_calls import tool_call_format
 from gpu_worker.tool_stream_events import ToolTurnEventStream
@@ -382,12 +382,18 @@ class RunConsumer:
             await asyncio.gather(generation, watcher, return_exceptions=True)
 
     async def _generate(self, request_id: str, run: Run) -> RunOutcome:
-        thread_messages = await self._blocking(self._messages.list_thread_messages, run.thread_id)
-        turn = plan_turn(run, await self._blocking(self._tool_steps, run), self._tool_format)
         spent = total_usage(run, Usage(0, 0))
         budget = self._max_completion_tokens(run)
         if budget is not None and budget <= 0:
             return completion_budget_spent_outcome(spent)
+        thread_messages = await self._blocking(
+            read_prompt_messages,
+            self._messages,
+            run,
+            self._engine.count_prompt_tokens,
+            self._prompt_limit(budget),
+        )
+        turn = plan_turn(run, await self._blocking(self._tool_steps, run), self._tool_format)
         try:
             # Tokenizing (a binary search over the history) is CPU work: off the loop that streams other runs.
             prompt = await self._blocking(

@@ -3,6 +3,10 @@
 Honours the run's ``truncation_strategy`` (``last_messages``) and ``max_prompt_tokens``: the oldest thread
 messages are dropped until the templated prompt fits. When even the newest message alone does not fit, the
 run ends ``incomplete`` with reason ``max_prompt_tokens`` (``PromptTooLongError``).
+
+``read_prompt_messages`` reads the thread newest first, in growing pages, only as far back as the prompt can
+hold (``last_messages``, or until the messages read alone exceed the token budget), so a long thread costs
+what its prompt holds, not its length.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from assistants_core.domain.models import JSONDict, Message, Run
+from assistants_core.ports import MessageRepository
 from gpu_worker.engines.base import ChatMessage
 
 TokenCounter = Callable[[Sequence[ChatMessage]], int]
 
 CHAT_ROLES = frozenset({"user", "assistant"})
+FIRST_READ_PAGE = 16  # messages; each further page doubles
 
 
 class PromptTooLongError(Exception):
@@ -58,12 +64,55 @@ def to_chat_message(message: Message) -> ChatMessage:
     return ChatMessage(role=role, content="".join(describe_part(part) for part in message.content))
 
 
-def apply_truncation_strategy(run: Run, conversation: list[ChatMessage]) -> list[ChatMessage]:
+def last_messages_kept(run: Run) -> int | None:
+    """How many of the newest thread messages the truncation strategy keeps (None: no such cap)."""
     strategy = run.truncation_strategy or {}
     last_messages = strategy.get("last_messages")
     if strategy.get("type") == "last_messages" and last_messages is not None:
-        return conversation[-int(last_messages) :] if int(last_messages) > 0 else []
-    return conversation
+        return max(0, int(last_messages))
+    return None
+
+
+def apply_truncation_strategy(run: Run, conversation: list[ChatMessage]) -> list[ChatMessage]:
+    kept = last_messages_kept(run)
+    if kept is None:
+        return conversation
+    return conversation[-kept:] if kept > 0 else []
+
+
+def read_prompt_messages(
+    messages: MessageRepository,
+    run: Run,
+    count_tokens: TokenCounter,
+    context_token_limit: int | None = None,
+) -> list[Message]:
+    """The thread's messages ``build_prompt`` may keep for ``run``, oldest first: read newest first in pages
+    of ``FIRST_READ_PAGE`` doubling, until ``last_messages`` are read, the thread is exhausted, or the
+    messages read (with the system message) already exceed the token budget (older ones cannot fit; the
+    functions text and tool history only add tokens)."""
+    kept = last_messages_kept(run)
+    limits = [limit for limit in (run.max_prompt_tokens, context_token_limit) if limit is not None]
+    budget = min(limits) if limits else None
+    system = system_text(run)
+    head = [ChatMessage("system", system)] if system else []
+    newest_first: list[Message] = []
+    page = FIRST_READ_PAGE
+    while True:
+        want = page if kept is None else min(page, kept - len(newest_first))
+        if want <= 0:
+            break
+        older_than = newest_first[-1].id if newest_first else None
+        batch = messages.list_newest_thread_messages(run.thread_id, want, older_than=older_than)
+        newest_first += batch
+        if len(batch) < want:
+            break
+        if budget is not None:
+            conversation = [to_chat_message(message) for message in reversed(newest_first)]
+            if count_tokens(head + conversation) > budget:
+                break
+        page *= 2
+    newest_first.reverse()
+    return newest_first
 
 
 def build_prompt(

@@ -30,6 +30,7 @@ DEFAULT_MODEL_PATH = ".cache/models/SmolLM2-135M-Instruct"
 DEFAULT_SWEEP_INTERVAL_SECONDS = 60.0
 # The model the local worker serves (the README snippet's): the only one the local API accepts.
 SERVED_MODEL = str(WorkerSettings.model_fields["served_model_name"].default)
+DEFAULT_STATE_DIR = ".local/state"  # the local stack's AWS state (git-ignored), see infra.local_state
 # moto accepts any credentials; boto3 only needs some to sign requests.
 MOTO_CREDENTIALS: Mapping[str, str] = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 

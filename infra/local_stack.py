@@ -1,8 +1,11 @@
 """The local stack behind `make run`: no AWS, no GPU, no internet.
 
     python -m infra.local_stack [--api-port 8000] [--moto-port 5000] [--no-worker] [--sweep-interval 60]
+                                [--worker-engine vllm|scripted] [--data-dir .local/state] [--fresh]
 
-1. moto in server mode on 127.0.0.1 (DynamoDB, S3, SQS), resources created from template.yaml;
+1. moto in server mode on 127.0.0.1 (DynamoDB, S3, SQS), resources created from template.yaml; its data
+   kept across restarts (and ``kill -9``) in a write-ahead journal in ``--data-dir`` (``infra.local_state``;
+   ``--fresh`` starts empty);
 2. the API (the Lambda's FastAPI app, composed as ``api.handler`` does) under uvicorn on 127.0.0.1:8000, in a
    child process configured like the Lambda: through ``ASSISTANTS_*`` variables (see ``infra.local_env``);
 3. the worker (``python -m gpu_worker.main``, vLLM's CPU build + SmolLM2-135M-Instruct) in a child process;
@@ -15,7 +18,10 @@ answers, then runs until Ctrl-C / SIGTERM, or until a child process dies, and st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,14 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from moto.server import ThreadedMotoServer
 
 from api.playground import PLAYGROUND_PATH
 from assistants_core.adapters.aws import AwsClients, make_aws_clients
 from assistants_core.settings import AwsSettings
-from infra import local_env, moto_dynamodb
+from infra import local_env, moto_dynamodb, process_guard
 from infra.aws_resources import create_resources
 from infra.local_env import LocalResources, LocalStackSettings
+from infra.local_state import JournaledMotoServer
 from infra.local_sweeper import build_local_sweep
 
 log = logging.getLogger("infra.local_stack")
@@ -91,7 +97,7 @@ class LocalStack:
     base_url: str
     api_key: str
     resources: LocalResources
-    moto_server: ThreadedMotoServer
+    moto_server: JournaledMotoServer
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     sweeper: PeriodicTask | None = None
     _stopped: bool = False
@@ -123,20 +129,33 @@ class LocalStack:
 
 
 def _stop_child(name: str, process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=CHILD_STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        log.warning("%s did not stop within %.0f s; killing it", name, CHILD_STOP_TIMEOUT_SECONDS)
-        process.kill()
-        process.wait()
+    """Stop a child's guard (it forwards SIGTERM to the command, then stops the rest of the process group),
+    and kill whatever of the group is left after that."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=CHILD_STOP_TIMEOUT_SECONDS + 2 * process_guard.GROUP_GRACE_SECONDS + 5)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %.0f s; killing it", name, CHILD_STOP_TIMEOUT_SECONDS)
+            process.kill()
+            process.wait()
+    kill_process_group(process.pid)
+
+
+def kill_process_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # nothing left in the group
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def _start_child(command: Sequence[str], environment: dict[str, str]) -> subprocess.Popen[bytes]:
-    # Own session: a terminal Ctrl-C reaches only this process, which then stops the children in order.
-    return subprocess.Popen(list(command), cwd=local_env.REPO_ROOT, env=environment, start_new_session=True)
+    """Start ``command`` under ``infra.process_guard`` in its own session (a terminal Ctrl-C reaches only this
+    process, which then stops the children in order): the guard leads the child's process group and stops
+    all of it when the command ends, when asked to, or when this process dies, even by ``kill -9``."""
+    guarded = [
+        sys.executable, "-m", "infra.process_guard", "--parent-pid", str(os.getpid()),
+        "--kill-after", str(CHILD_STOP_TIMEOUT_SECONDS), "--", *command,
+    ]  # fmt: skip
+    return subprocess.Popen(guarded, cwd=local_env.REPO_ROOT, env=environment, start_new_session=True)
 
 
 def _wait_until_api_answers(
@@ -191,26 +210,37 @@ def start_local_stack(
     api_port: int = local_env.DEFAULT_API_PORT,
     moto_port: int = local_env.DEFAULT_MOTO_PORT,
     worker: bool = True,
+    worker_engine: str = "vllm",
     sweep_interval_seconds: float = local_env.DEFAULT_SWEEP_INTERVAL_SECONDS,
     ready_timeout_seconds: float = 60.0,
+    state_dir: Path | None = None,
+    fresh: bool = False,
 ) -> LocalStack:
     """Start moto, the resources, the API, the worker (optional) and the sweeper timer; returns once the API
-    answers an authenticated request. Port 0 picks a free port."""
+    answers an authenticated request. Port 0 picks a free port. With ``state_dir``, the AWS state of an
+    earlier stack there is restored first (unless ``fresh``: then it is deleted) and every write is kept."""
     settings = LocalStackSettings()
     host = local_env.LOCAL_HOST
     api_port = api_port or free_port(host)
     moto_port = moto_port or free_port(host)
-    if worker:
+    if worker and worker_engine == "vllm":
         _model_folder(settings.model_path)
 
     local_env.use_moto_credentials()
     moto_dynamodb.install()  # atomic DynamoDB requests, transactions that stay cheap as the table grows
-    moto_server = ThreadedMotoServer(ip_address=host, port=moto_port, verbose=False)
+    if fresh and state_dir is not None:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    moto_server = JournaledMotoServer(
+        ip_address=host, port=moto_port, state_dir=state_dir, region=local_env.LOCAL_REGION
+    )
     moto_server.start()
     endpoint_url = f"http://{host}:{moto_port}"
     stack: LocalStack | None = None
     try:
         names = create_resources(_provisioning_clients(endpoint_url), prefix=local_env.RESOURCE_PREFIX)
+        replayed = moto_server.restore_and_journal()
+        if state_dir is not None:
+            log.info("state in %s: %d earlier writes restored", state_dir, replayed)
         resources = LocalResources(
             endpoint_url=endpoint_url,
             table_name=names.table_name,
@@ -234,7 +264,8 @@ def start_local_stack(
         if worker:
             worker_environment = local_env.worker_environment(resources, settings.model_path)
             stack.children["worker"] = _start_child(
-                [sys.executable, "-m", WORKER_MODULE], local_env.child_process_environment(worker_environment)
+                [sys.executable, "-m", WORKER_MODULE, "--engine", worker_engine],
+                local_env.child_process_environment(worker_environment),
             )
         stack.sweeper = PeriodicTask("sweeper", build_local_sweep(resources), sweep_interval_seconds)
         stack.sweeper.start()
@@ -264,10 +295,17 @@ def _banner(stack: LocalStack) -> str:
             f"  browser  : {stack.playground_url} (the playground: chat with an assistant, streamed)",
             f"  worker   : {worker_line}",
             f"  AWS      : moto at {stack.resources.endpoint_url} (table {stack.resources.table_name})",
+            f"  state    : {_state_line(stack.moto_server.state_dir)}",
             "  Ctrl-C stops everything.",
             "",
         ]
     )
+
+
+def _state_line(state_dir: Path | None) -> str:
+    if state_dir is None:
+        return "in memory (lost when the stack stops)"
+    return f"kept in {state_dir} across restarts (--fresh starts empty)"
 
 
 def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -276,9 +314,22 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--moto-port", type=int, default=local_env.DEFAULT_MOTO_PORT)
     parser.add_argument("--no-worker", action="store_true", help="API only: runs stay queued")
     parser.add_argument(
+        "--worker-engine",
+        choices=["vllm", "scripted"],
+        default="vllm",
+        help="scripted: a deterministic echo engine instead of the model (fast; for tests)",
+    )
+    parser.add_argument(
         "--sweep-interval", type=float, default=local_env.DEFAULT_SWEEP_INTERVAL_SECONDS, metavar="SECONDS"
     )
     parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="SECONDS")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=local_env.REPO_ROOT / local_env.DEFAULT_STATE_DIR,
+        help="where the AWS state is kept across restarts (default: %(default)s)",
+    )
+    parser.add_argument("--fresh", action="store_true", help="delete the kept state first: start empty")
     return parser.parse_args(argv)
 
 
@@ -287,8 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for chatty in ("werkzeug", "httpx", "botocore.credentials"):  # moto's request log, the readiness polls
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    # SIGTERM behaves like Ctrl-C: both unwind through the `finally` below.
+    # SIGTERM behaves like Ctrl-C: both unwind through the `finally` below. SIGINT explicitly too: a shell
+    # starts a background job (`make run &`) with SIGINT ignored, and Python keeps an ignored SIGINT ignored.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stack: LocalStack | None = None
     exit_code = 0
     try:
@@ -296,8 +349,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             api_port=arguments.api_port,
             moto_port=arguments.moto_port,
             worker=not arguments.no_worker,
+            worker_engine=arguments.worker_engine,
             sweep_interval_seconds=arguments.sweep_interval,
             ready_timeout_seconds=arguments.ready_timeout,
+            state_dir=arguments.data_dir,
+            fresh=arguments.fresh,
         )
         print(_banner(stack), flush=True)
         while (exited := stack.exited_child()) is None:

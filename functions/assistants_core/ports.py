@@ -50,7 +50,13 @@ class MessageRepository(Protocol):
         self, owner: str, thread_id: str, page: PageRequest, *, run_id: str | None = None
     ) -> Page[Message]: ...
     def list_thread_messages(self, thread_id: str) -> list[Message]:
-        """Every message of a thread, oldest first, bodies resolved (the worker builds prompts from it)."""
+        """Every message of a thread, oldest first, bodies resolved."""
+
+    def list_newest_thread_messages(
+        self, thread_id: str, limit: int, *, older_than: str | None = None
+    ) -> list[Message]:
+        """Up to ``limit`` messages of a thread, newest first, older than the message ``older_than`` when
+        given, bodies resolved: the worker reads only as far back as a prompt can hold."""
 
 
 class RunRepository(Protocol):

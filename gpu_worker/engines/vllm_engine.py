@@ -6,6 +6,7 @@ vLLM is imported lazily so nothing else in the worker needs it installed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -124,4 +125,14 @@ class VllmEngine:
         await self._llm.abort(request_id)
 
     def shutdown(self) -> None:
+        """Stop the engine (its EngineCore process) now, explicitly. ``AsyncLLM.__del__`` would shut it down
+        again when the object is collected, which (it sits in a reference cycle) happens at interpreter exit,
+        after vLLM's module globals were cleared: a ``TypeError`` traceback on every stop. Once shut down, the
+        object is switched to a subclass whose ``__del__`` does nothing."""
         self._llm.shutdown()
+        self._llm.__class__ = _shut_down_class(type(self._llm))
+
+
+@functools.cache
+def _shut_down_class(engine_class: type[Any]) -> type[Any]:
+    return type(f"ShutDown{engine_class.__name__}", (engine_class,), {"__del__": lambda self: None})

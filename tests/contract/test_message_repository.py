@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -12,7 +16,7 @@ from assistants_core.adapters.dynamodb import (
     DynamoThreadRepository,
 )
 from assistants_core.domain.errors import ConflictError, NotFoundError, ThreadBusyError
-from assistants_core.domain.models import PageRequest
+from assistants_core.domain.models import PageRequest, Thread
 from infra.aws_resources import ResourceNames
 from tests.contract.bodies import bucket_keys
 from tests.contract.factories import OTHER_OWNER, OWNER, make_message, make_run, make_thread
@@ -126,6 +130,101 @@ def test_list_filters_by_run_id_across_query_pages(
     )
     assert ([m.id for m in rest.data], rest.has_more) == (matching[2:], False)
     assert message_repo.list_messages(OWNER, thread.id, PageRequest(), run_id="run_none").data == []
+
+
+@contextmanager
+def counted_queries(aws_clients: AwsClients) -> Iterator[Counter[str]]:
+    """Query requests made and items DynamoDB read for them (``ScannedCount``, what it bills)."""
+    counts: Counter[str] = Counter()
+
+    def record(parsed: dict[str, Any], **_: Any) -> None:
+        counts["queries"] += 1
+        counts["scanned"] += int(parsed.get("ScannedCount", 0))
+
+    events = aws_clients.dynamodb.meta.events
+    events.register("after-call.dynamodb.Query", record)
+    try:
+        yield counts
+    finally:
+        events.unregister("after-call.dynamodb.Query", record)
+
+
+def _thread_with_run_messages(
+    thread_repo: DynamoThreadRepository, message_repo: DynamoMessageRepository, others: int
+) -> tuple[Thread, list[str]]:
+    """A thread of ``others`` messages of other runs with 7 messages of run ``run_a`` spread among them."""
+    thread = make_thread()
+    thread_repo.create_thread(thread, [])
+    matching = []
+    spread = others // 7
+    for index in range(others + 7):
+        in_run = index % (spread + 1) == spread and len(matching) < 7
+        message = make_message(thread, str(index), run_id="run_a" if in_run else f"run_{index}")
+        message_repo.add_message(message)
+        if in_run:
+            matching.append(message.id)
+    assert len(matching) == 7
+    return thread, matching
+
+
+def test_list_by_run_id_keeps_the_pagination_contract(
+    thread_repo: DynamoThreadRepository, message_repo: DynamoMessageRepository
+) -> None:
+    thread, matching = _thread_with_run_messages(thread_repo, message_repo, others=14)
+    assert_paginates(
+        lambda page: message_repo.list_messages(OWNER, thread.id, page, run_id="run_a"), matching
+    )
+    # The same run id on another thread (or tenant) lists nothing of this thread.
+    neighbour = make_thread()
+    thread_repo.create_thread(neighbour, [])
+    assert message_repo.list_messages(OWNER, neighbour.id, PageRequest(), run_id="run_a").data == []
+
+
+def test_list_by_run_id_reads_only_the_run_messages(
+    aws_clients: AwsClients, thread_repo: DynamoThreadRepository, message_repo: DynamoMessageRepository
+) -> None:
+    """One Query that reads the page it returns, however long the thread (it read the whole thread a few
+    items at a time: 62 s on a 980-message thread)."""
+    thread, matching = _thread_with_run_messages(thread_repo, message_repo, others=200)
+    with counted_queries(aws_clients) as counts:
+        page = message_repo.list_messages(OWNER, thread.id, PageRequest(limit=20), run_id="run_a")
+    assert [message.id for message in page.data] == matching[::-1]
+    assert counts["queries"] == 1, counts
+    assert counts["scanned"] <= len(matching) + 2, counts
+    with counted_queries(aws_clients) as counts:
+        page = message_repo.list_messages(
+            OWNER, thread.id, PageRequest(limit=2, order="asc", after=matching[2]), run_id="run_a"
+        )
+    assert [message.id for message in page.data] == matching[3:5]
+    assert (counts["queries"], page.has_more) == (1, True)
+    assert counts["scanned"] <= 2 + 3, counts
+
+
+def test_newest_thread_messages_read_back_from_the_end(
+    aws_clients: AwsClients,
+    thread_repo: DynamoThreadRepository,
+    message_repo: DynamoMessageRepository,
+    run_repo: DynamoRunRepository,
+) -> None:
+    thread = make_thread()
+    messages = [make_message(thread, str(index)) for index in range(60)]
+    thread_repo.create_thread(thread, messages[:30])
+    for message in messages[30:]:
+        message_repo.add_message(message)
+    run = make_run(thread)  # runs share the partition (their keys sort after messages); not messages
+    run_repo.create_run(run, [])
+    run_repo.transition_run(run, run.status.CANCELLED)
+    with counted_queries(aws_clients) as counts:
+        newest = message_repo.list_newest_thread_messages(thread.id, 3)
+    assert newest == messages[-1:-4:-1]
+    assert counts["scanned"] <= 3 + 2, counts
+    older = message_repo.list_newest_thread_messages(thread.id, 5, older_than=newest[-1].id)
+    assert older == messages[-4:-9:-1]
+    assert message_repo.list_newest_thread_messages(thread.id, 100, older_than=messages[2].id) == [
+        messages[1],
+        messages[0],
+    ]
+    assert message_repo.list_newest_thread_messages(thread.id, 0) == []
 
 
 def test_large_body_goes_to_s3_and_is_resolved_and_deleted(

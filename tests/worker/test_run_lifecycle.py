@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from typing import Any
 
+from assistants_core.adapters.aws import AwsClients
+from assistants_core.domain import ids
 from assistants_core.domain.errors import ThreadBusyError
 from assistants_core.domain.models import PageRequest
 from assistants_core.domain.status import RunStatus
 from gpu_worker.engines.scripted import DEFAULT_FAILURE_MARKER, ScriptedEngine
 from gpu_worker.outcomes import reply_message_id, reply_step_id
-from tests.worker.world import OWNER, World
+from tests.worker.world import OWNER, World, text_content
 
 
 def test_run_completes_with_one_reply_step_and_usage(world: World) -> None:
@@ -157,3 +161,30 @@ def test_second_run_on_a_busy_thread_is_rejected_until_the_first_ends(world: Wor
     asyncio.run(world.consumer(ScriptedEngine()).run_until_idle())
     assert world.stored(second).status == RunStatus.COMPLETED
     assert len(world.assistant_messages(thread)) == 2
+
+
+def test_a_long_thread_is_read_only_as_far_back_as_the_prompt_holds(
+    world: World, aws_clients: AwsClients
+) -> None:
+    """The worker read every message of a thread before truncating (13 s on 980 messages with
+    ``last_messages=1``); it now reads newest first, only what the prompt can hold."""
+    thread = world.thread_with_messages("first")
+    for index in range(150):
+        newest = world.messages.list_newest_thread_messages(thread.id, 1)[0]
+        message = replace(newest, id=ids.new_id(ids.MESSAGE), content=text_content(f"message {index}"))
+        world.messages.add_message(message)
+    run = world.new_run(thread, truncation_strategy={"type": "last_messages", "last_messages": 1})
+    engine = ScriptedEngine()
+    scanned: list[int] = []
+
+    def record(parsed: dict[str, Any], **_: Any) -> None:
+        scanned.append(int(parsed.get("ScannedCount", 0)))
+
+    aws_clients.dynamodb.meta.events.register("after-call.dynamodb.Query", record)
+    try:
+        asyncio.run(world.consumer(engine).run_until_idle())
+    finally:
+        aws_clients.dynamodb.meta.events.unregister("after-call.dynamodb.Query", record)
+    assert world.stored(run).status == RunStatus.COMPLETED
+    assert [m.content for m in engine.prompts[f"{run.id}-1"]] == ["Be brief.", "message 149"]
+    assert sum(scanned) < 20, scanned  # the whole thread is 151 messages

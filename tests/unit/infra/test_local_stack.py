@@ -3,6 +3,7 @@ the API under uvicorn in its own process, the sweeper timer; then a clean stop."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from api.auth import hash_api_key
 from infra import local_env
 from infra.local_stack import LocalStack, LocalStackError, PeriodicTask, free_port, start_local_stack
+from tests.processes import alive, descendants, eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # The sweeper must expire a run past its expiry within this window (generous: the machine may be busy).
@@ -25,12 +27,7 @@ EVENTUAL_TIMEOUT_SECONDS = 30.0
 
 
 def _eventually(condition: Callable[[], bool], timeout_seconds: float = EVENTUAL_TIMEOUT_SECONDS) -> bool:
-    deadline = time.monotonic() + timeout_seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
+    return eventually(condition, timeout_seconds)
 
 
 def _port_accepts_connections(port: int) -> bool:
@@ -167,12 +164,12 @@ def test_periodic_task_keeps_running_after_a_failing_call() -> None:
     assert len(calls) == count_after_stop
 
 
-def test_command_prints_ready_and_stops_everything_on_sigterm(moto_environment: None) -> None:
-    api_port, moto_port = free_port(), free_port()
-    command = [
-        sys.executable, "-m", "infra.local_stack", "--no-worker",
-        "--api-port", str(api_port), "--moto-port", str(moto_port),
-    ]  # fmt: skip
+def _start_stack_command(*arguments: str, ignore_sigint: bool = False) -> tuple[subprocess.Popen[str], str]:
+    """``python -m infra.local_stack <arguments>`` (as a shell starts a background job, with SIGINT ignored,
+    when ``ignore_sigint``) and its banner once it is ready."""
+    command = [sys.executable, "-m", "infra.local_stack", *arguments]
+    if ignore_sigint:  # `make run &`: the shell starts the job with SIGINT ignored, and exec keeps that
+        command = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
     process = subprocess.Popen(
         command,
         cwd=REPO_ROOT,
@@ -181,14 +178,31 @@ def test_command_prints_ready_and_stops_everything_on_sigterm(moto_environment: 
         stderr=subprocess.STDOUT,
         text=True,
     )
+    assert process.stdout is not None
+    banner: list[str] = []
+    for line in process.stdout:
+        banner.append(line)
+        if "Ctrl-C" in line:
+            break
+    return process, "".join(banner)
+
+
+def _stop_stack_command(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _ports_closed(*ports: int) -> bool:
+    return not any(_port_accepts_connections(port) for port in ports)
+
+
+def test_command_prints_ready_and_stops_everything_on_sigterm(moto_environment: None) -> None:
+    api_port, moto_port = free_port(), free_port()
+    process, text = _start_stack_command(
+        "--no-worker", "--api-port", str(api_port), "--moto-port", str(moto_port)
+    )
     try:
-        assert process.stdout is not None
-        banner: list[str] = []
-        for line in process.stdout:
-            banner.append(line)
-            if "Ctrl-C" in line:
-                break
-        text = "".join(banner)
         assert "ready" in text, text
         assert f"http://127.0.0.1:{api_port}/v1" in text
         assert f"http://127.0.0.1:{api_port}/playground" in text
@@ -196,8 +210,46 @@ def test_command_prints_ready_and_stops_everything_on_sigterm(moto_environment: 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        _stop_stack_command(process)
     assert not _port_accepts_connections(api_port)
     assert not _port_accepts_connections(moto_port)
+
+
+def test_command_started_in_the_background_stops_on_sigint(moto_environment: None) -> None:
+    """A background job starts with SIGINT ignored; the stack still stops on it (it ignored it before)."""
+    api_port, moto_port = free_port(), free_port()
+    process, text = _start_stack_command(
+        "--no-worker", "--api-port", str(api_port), "--moto-port", str(moto_port), ignore_sigint=True
+    )
+    try:
+        assert "ready" in text, text
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        _stop_stack_command(process)
+    assert _eventually(lambda: _ports_closed(api_port, moto_port))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_stack_killed_with_sigkill_leaves_no_process_behind(moto_environment: None) -> None:
+    """kill -9 of the stack: its API and worker (and what they started) stop too; they outlived it before."""
+    api_port, moto_port = free_port(), free_port()
+    process, text = _start_stack_command(
+        "--worker-engine", "scripted", "--api-port", str(api_port), "--moto-port", str(moto_port)
+    )
+    children: list[int] = []
+    try:
+        assert "ready" in text, text
+        children = descendants(process.pid)
+        assert len(children) >= 2, "the API and the worker run in child processes"
+    finally:
+        _stop_stack_command(process)
+    try:
+        assert _eventually(lambda: not [pid for pid in children if alive(pid)]), [
+            pid for pid in children if alive(pid)
+        ]
+        assert _eventually(lambda: _ports_closed(api_port))
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -8,7 +8,14 @@ from assistants_core.domain.models import Message, Run
 from assistants_core.domain.status import RunStatus
 from gpu_worker.engines.base import ChatMessage
 from gpu_worker.engines.scripted import ScriptedEngine
-from gpu_worker.prompt import PromptTooLongError, build_prompt, describe_part
+from gpu_worker.prompt import (
+    FIRST_READ_PAGE,
+    PromptTooLongError,
+    build_prompt,
+    describe_part,
+    read_prompt_messages,
+    to_chat_message,
+)
 
 COUNT = ScriptedEngine().count_prompt_tokens
 
@@ -120,3 +127,59 @@ def test_newest_message_alone_over_budget_raises() -> None:
     assert raised.value.prompt_tokens == COUNT(
         [ChatMessage("system", "Be kind."), ChatMessage("user", "far too many words here ok")]
     )
+
+
+class CountingMessages:
+    """A thread of ``count`` messages behind ``list_newest_thread_messages``, counting the items read."""
+
+    def __init__(self, count: int, words: int = 1) -> None:
+        self.thread = [text_message(index, " ".join(["w"] * words)) for index in range(count)]
+        self.items_read = 0
+        self.calls = 0
+
+    def list_newest_thread_messages(
+        self, thread_id: str, limit: int, *, older_than: str | None = None
+    ) -> list[Message]:
+        assert thread_id == "thread_1"
+        end = len(self.thread)
+        if older_than is not None:
+            end = next(index for index, message in enumerate(self.thread) if message.id == older_than)
+        page = self.thread[max(0, end - limit) : end][::-1]
+        self.calls += 1
+        self.items_read += len(page)
+        return page
+
+
+def read(messages: CountingMessages, run: Run, context_token_limit: int | None = None) -> list[Message]:
+    return read_prompt_messages(messages, run, COUNT, context_token_limit)  # type: ignore[arg-type]
+
+
+def test_reads_only_the_last_messages_the_strategy_keeps() -> None:
+    thread = CountingMessages(980)
+    run = make_run(truncation_strategy={"type": "last_messages", "last_messages": 1})
+    assert read(thread, run) == thread.thread[-1:]
+    assert (thread.calls, thread.items_read) == (1, 1)
+
+    thread = CountingMessages(980)
+    run = make_run(truncation_strategy={"type": "last_messages", "last_messages": 40})
+    assert read(thread, run) == thread.thread[-40:]
+    assert thread.items_read == 40
+    assert read(CountingMessages(0), run) == []
+
+
+def test_reads_newest_first_until_the_token_budget_is_exceeded() -> None:
+    thread = CountingMessages(980, words=20)
+    per_message = COUNT([to_chat_message(thread.thread[0])])
+    read_back = read(thread, make_run(), context_token_limit=30 * per_message)
+    assert read_back == thread.thread[-len(read_back) :]  # oldest first, a suffix of the thread
+    assert len(read_back) >= 30  # every message the budget can hold was read
+    assert thread.items_read == len(read_back) <= 2 * 30 + FIRST_READ_PAGE  # pages double: O(needed)
+    prompt = build_prompt(make_run(), read_back, COUNT, context_token_limit=30 * per_message)
+    full = build_prompt(make_run(), thread.thread, COUNT, context_token_limit=30 * per_message)
+    assert prompt.messages == full.messages  # the same prompt as from the whole thread
+
+
+def test_without_any_limit_the_whole_thread_is_read_in_order() -> None:
+    thread = CountingMessages(100)
+    assert read(thread, make_run()) == thread.thread
+    assert thread.calls == 3  # pages of 16, 32, 64 (only 52 left: a short page ends it)

@@ -25,6 +25,9 @@ RUN_PREFIX = "RUN#"
 STEP_PREFIX = "STEP#"
 ACTIVE_RUN_PARTITION = "ACTIVE_RUN"
 ASSISTANTS_INDEX = "GSI1"
+# GSI1 is overloaded (single-table design): a message written by a run also carries
+# GSI1PK = RUNMSG#<thread_id>#<run_id> / GSI1SK = MSG#<id>, so `list messages?run_id=` is one key condition.
+RUN_MESSAGES_INDEX = "GSI1"
 ACTIVE_RUNS_INDEX = "GSI2"
 _NO_EXPIRY = 10**12 - 1
 
@@ -61,6 +64,10 @@ def thread_pk(thread_id: str) -> str:
 
 def message_sk(message_id: str) -> str:
     return MESSAGE_PREFIX + message_id
+
+
+def run_messages_of(thread_id: str, run_id: str) -> str:
+    return f"RUNMSG#{thread_id}#{run_id}"
 
 
 def run_sk(run_id: str) -> str:
@@ -155,13 +162,17 @@ def message_body(message: Message) -> str:
 
 
 def message_to_item(message: Message, *, body: str | None, body_key: str | None) -> Item:
-    return {
+    item = {
         "PK": thread_pk(message.thread_id),
         "SK": message_sk(message.id),
         **_to_attributes(message, _MESSAGE_JSON, skip=_MESSAGE_BODY_FIELDS),
         "body": body,
         "body_key": body_key,
     }
+    if message.run_id:  # sparse: only a run's messages are in the index
+        item["GSI1PK"] = run_messages_of(message.thread_id, message.run_id)
+        item["GSI1SK"] = message_sk(message.id)
+    return item
 
 
 def message_from_item(item: Mapping[str, Any], body: str) -> Message:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from assistants_core.adapters.dynamodb.items import (
     MESSAGE_PREFIX,
+    RUN_MESSAGES_INDEX,
     THREAD_SK,
     encode_field,
     message_sk,
+    run_messages_of,
     thread_pk,
 )
 from assistants_core.adapters.dynamodb.message_bodies import (
@@ -91,17 +93,33 @@ class DynamoMessageRepository:
         self, owner: str, thread_id: str, page: PageRequest, *, run_id: str | None = None
     ) -> Page[Message]:
         thread_lock_holder(self._table, owner, thread_id)  # 404 unless the thread is this owner's
+        if run_id is None:
+            partition, sort_attribute, index = ("PK", thread_pk(thread_id)), "SK", None
+        else:  # a run's messages: one key condition on the sparse index, never the whole thread
+            partition = ("GSI1PK", run_messages_of(thread_id, run_id))
+            sort_attribute, index = "GSI1SK", RUN_MESSAGES_INDEX
         items, has_more = self._table.list_page(
-            partition=("PK", thread_pk(thread_id)),
-            sort_attribute="SK",
-            prefix=MESSAGE_PREFIX,
-            page=page,
-            keep=(lambda item: item.get("run_id") == run_id) if run_id is not None else None,
+            partition=partition, sort_attribute=sort_attribute, prefix=MESSAGE_PREFIX, page=page, index=index
         )
         return Page(data=[load_message(self._table, item) for item in items], has_more=has_more)
 
     def list_thread_messages(self, thread_id: str) -> list[Message]:
         items = self._table.query(
             partition=("PK", thread_pk(thread_id)), sort_attribute="SK", prefix=MESSAGE_PREFIX
+        )
+        return [load_message(self._table, item) for item in items]
+
+    def list_newest_thread_messages(
+        self, thread_id: str, limit: int, *, older_than: str | None = None
+    ) -> list[Message]:
+        if limit <= 0:
+            return []
+        items = self._table.query(
+            partition=("PK", thread_pk(thread_id)),
+            sort_attribute="SK",
+            prefix=MESSAGE_PREFIX,
+            upper=message_sk(older_than) if older_than is not None else None,
+            forward=False,
+            want=limit,
         )
         return [load_message(self._table, item) for item in items]

@@ -22,6 +22,13 @@ class AwsSettings(BaseSettings):
     # Message bodies above this many bytes go to S3 (DynamoDB items are capped at 400 KB). Every writer of
     # messages (API, worker, maintenance) must use the same limit.
     inline_body_limit_bytes: int = Field(default=64 * 1024, gt=0)
+    # botocore's timeouts and attempts (standard retry mode) for every AWS call. A backend that hangs must be
+    # answered (503) well inside API Gateway's 29 s: worst case per call, attempts x (connect + read) plus
+    # the retry pauses, 3 x (1 + 4) + 3 = 18 s with these defaults (adapters/aws.py). SQS receives add
+    # their long-poll wait to the read timeout.
+    aws_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    aws_read_timeout_seconds: float = Field(default=4.0, gt=0)
+    aws_max_attempts: int = Field(default=3, ge=1)
 
 
 class ApiSettings(AwsSettings):

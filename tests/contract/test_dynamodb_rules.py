@@ -212,6 +212,17 @@ def test_the_table_never_queries_crossed_bounds(dynamo_table: DynamoTable, aws_c
     assert rules.violations == []
 
 
+def test_ids_too_long_for_a_key_are_a_404_without_a_request(harness: RulesHarness) -> None:
+    long_thread = "thread_" + "a" * 3_000
+    for path in (
+        f"/threads/{long_thread}",
+        f"/threads/{long_thread}/messages",
+        f"/assistants/asst_{'b' * 2_000}",
+    ):
+        assert_error(harness.get(path), 404, "not_found_error")
+    assert harness.rules.violations == []
+
+
 # -- 400 KB items, counted in bytes -------------------------------------------------------------------------
 
 

@@ -39,9 +39,14 @@ _KIND_BY_PREFIX = {
 }
 
 
+def _looks_like_id(value: str) -> bool:
+    return len(value) <= MAX_CURSOR_CHARS and _CURSOR_PATTERN.fullmatch(value) is not None
+
+
 def require_id(object_id: str, prefix: str, *, param: str | None = None) -> str:
-    """An id without the right prefix can name nothing: 404 without touching storage."""
-    if not ids.has_prefix(object_id, prefix):
+    """An id without the right prefix, or not shaped like an id (too long for a DynamoDB key, odd
+    characters), can name nothing: 404 without touching storage."""
+    if not ids.has_prefix(object_id, prefix) or not _looks_like_id(object_id):
         raise NotFoundError(_KIND_BY_PREFIX[prefix], object_id, param=param)
     return object_id
 
@@ -90,7 +95,7 @@ def page_request(limit: int, order: str, after: str | None, before: str | None) 
             param="order",
         )
     for param, cursor in (("after", after), ("before", before)):
-        if cursor and (len(cursor) > MAX_CURSOR_CHARS or not _CURSOR_PATTERN.fullmatch(cursor)):
+        if cursor and not _looks_like_id(cursor):
             raise InvalidRequestError(
                 f"Invalid '{param}': expected an object id (at most {MAX_CURSOR_CHARS} letters, digits, "
                 "'_' or '-').",

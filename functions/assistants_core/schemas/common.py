@@ -120,23 +120,28 @@ def list_response(
     id_of: Callable[[WireT], str],
     *,
     budget_bytes: int | None = None,
+    toward_before: bool = False,
 ) -> ListResponse[WireT]:
     """The OpenAI list envelope of one page: ``first_id``/``last_id`` are the page's ends, in page order.
 
     The page ends early, with ``has_more``, where the next item would take the response past
     ``budget_bytes`` (default ``LIST_RESPONSE_BUDGET_BYTES``; it always holds at least one item); the
-    client's next page (``after=last_id``) starts with the first item left out."""
+    client's next page (``after=last_id``) starts with the first item left out. A page read backwards from a
+    ``before`` cursor (``toward_before``) keeps the items nearest the cursor instead, and the next page
+    (``before=first_id``) holds the ones left out."""
     budget = LIST_RESPONSE_BUDGET_BYTES if budget_bytes is None else budget_bytes
     data: list[WireT] = []
     used = 0
     truncated = False
-    for item in page.data:
+    for item in reversed(page.data) if toward_before else page.data:
         wire = to_wire(item)
         used += wire_size_bytes(wire)
         if data and used > budget:
             truncated = True
             break
         data.append(wire)
+    if toward_before:
+        data.reverse()
     return ListResponse[WireT](
         data=data,
         first_id=id_of(data[0]) if data else None,

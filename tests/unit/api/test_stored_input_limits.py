@@ -144,28 +144,55 @@ def test_odd_cursors_are_a_400(api: ApiHarness, thread_id: str, cursor: str) -> 
         assert_rejected(response, param)
 
 
-def test_list_pages_stop_before_the_response_budget_and_lose_nothing(
-    api: ApiHarness, thread_id: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Byte-heavy text: each "\U0001f600" is 4 bytes of UTF-8 and 12 in an escaped Lambda response.
+BUDGET = 30_000
+
+
+@pytest.fixture
+def byte_heavy_messages(api: ApiHarness, thread_id: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Five messages of which two fit a ``BUDGET``-byte page (each "\U0001f600" is 4 bytes of UTF-8 and 12
+    in an escaped Lambda response)."""
     text = "\U0001f600" * 1_000
     created = [
         api.post(f"/threads/{thread_id}/messages", {"role": "user", "content": text}).json()["id"]
         for _ in range(5)
     ]
-    budget = 30_000
-    monkeypatch.setattr(common, "LIST_RESPONSE_BUDGET_BYTES", budget)
+    monkeypatch.setattr(common, "LIST_RESPONSE_BUDGET_BYTES", BUDGET)
+    return created
+
+
+def page_of(api: ApiHarness, thread_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    page: dict[str, Any] = api.get(f"/threads/{thread_id}/messages", params=params).json()
+    assert 1 <= len(page["data"]) <= 2
+    assert len(json.dumps(json.dumps(page["data"]))) <= BUDGET + 1_000
+    return page
+
+
+def test_list_pages_stop_before_the_response_budget_and_lose_nothing(
+    api: ApiHarness, thread_id: str, byte_heavy_messages: list[str]
+) -> None:
     seen: list[str] = []
     params: dict[str, Any] = {"order": "asc", "limit": 20}
     while True:
-        page = api.get(f"/threads/{thread_id}/messages", params=params).json()
-        assert 1 <= len(page["data"]) <= 2
-        assert len(json.dumps(json.dumps(page["data"]))) <= budget + 1_000
+        page = page_of(api, thread_id, params)
         seen += [message["id"] for message in page["data"]]
         if not page["has_more"]:
             break
         params["after"] = page["last_id"]
-    assert seen == created
+    assert seen == byte_heavy_messages
+
+
+def test_pages_read_backwards_from_before_keep_the_items_nearest_the_cursor(
+    api: ApiHarness, thread_id: str, byte_heavy_messages: list[str]
+) -> None:
+    seen: list[str] = []
+    params: dict[str, Any] = {"order": "asc", "limit": 20, "before": "msg_" + "z" * 26}
+    while True:
+        page = page_of(api, thread_id, params)
+        seen = [message["id"] for message in page["data"]] + seen
+        if not page["has_more"]:
+            break
+        params["before"] = page["first_id"]
+    assert seen == byte_heavy_messages
 
 
 def test_the_largest_message_accepted_fits_a_lambda_response() -> None:

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistants_core.domain.errors import (
     AssistantsError,
@@ -21,6 +22,7 @@ from assistants_core.domain.errors import (
     NotFoundError,
     QuotaExceededError,
     RateLimitError,
+    ServiceUnavailableError,
 )
 from assistants_core.schemas.common import ErrorDetail, ErrorResponse
 
@@ -42,6 +44,7 @@ _DOMAIN_ERRORS: Sequence[tuple[type[AssistantsError], int, str, str | None]] = (
     # A tenant's quota: OpenAI's request-rate 429 (type "requests"), with Retry-After.
     (QuotaExceededError, 429, "requests", "rate_limit_exceeded"),
     (RateLimitError, 429, "rate_limit_exceeded", "rate_limit_exceeded"),
+    (ServiceUnavailableError, 503, "server_error", "service_unavailable"),
 )
 
 
@@ -56,6 +59,7 @@ DOCUMENTED_ERRORS: dict[int | str, dict[str, Any]] = {
         (409, "A concurrent change won"),
         (429, "Rate limited"),
         (500, "Server error"),
+        (503, "A backing service did not answer in time; retry"),
     )
 }
 VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
@@ -142,6 +146,38 @@ def _validation_error_response(error: RequestValidationError) -> JSONResponse:
     return error_response(400, message, INVALID_REQUEST, param=param)
 
 
+class UnhandledErrorMiddleware:
+    """Answers an exception that escaped every handler with the 500 envelope and ends the request normally.
+
+    Starlette's own last resort (``ServerErrorMiddleware``) sends the handler's answer and then re-raises,
+    so uvicorn logs it as a crash and closes the keep-alive connection: the client's next request on that
+    connection fails with a reset (and SDKs retry POSTs). Installed innermost, inside the other middleware.
+    An error after the response has started cannot be answered any more and is re-raised."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_tracking_start)
+        except Exception:
+            if started:
+                raise
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            response = error_response(500, SERVER_ERROR_MESSAGE, "server_error", code="server_error")
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_domain_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, AssistantsError)
@@ -166,3 +202,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected_error)
+    # Added before every other middleware (create_app calls this first), so it sits innermost.
+    app.add_middleware(UnhandledErrorMiddleware)

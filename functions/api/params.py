@@ -22,6 +22,11 @@ class ListQuery(BaseModel):
     after: str | None = None
     before: str | None = None
 
+    @property
+    def toward_before(self) -> bool:
+        """Whether the page is read backwards from ``before`` (no ``after``)."""
+        return self.before is not None and self.after is None
+
 
 class MessageListQuery(ListQuery):
     run_id: str | None = None

@@ -28,6 +28,13 @@ class AwsSettings(BaseSettings):
     # in the environment, when present, still win (the key-based fallback).
     aws_role_arn: str | None = None
     web_identity_token: str | None = Field(default=None, validation_alias="MODAL_IDENTITY_TOKEN", repr=False)
+    # botocore's timeouts and attempts (standard retry mode) for every AWS call. A backend that hangs must be
+    # answered (503) well inside API Gateway's 29 s: worst case per call, attempts x (connect + read) plus
+    # the retry pauses, 3 x (1 + 4) + 3 = 18 s with these defaults (adapters/aws.py). SQS receives add
+    # their long-poll wait to the read timeout.
+    aws_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    aws_read_timeout_seconds: float = Field(default=4.0, gt=0)
+    aws_max_attempts: int = Field(default=3, ge=1)
 
 
 class ApiSettings(AwsSettings):

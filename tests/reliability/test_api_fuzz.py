@@ -8,6 +8,7 @@ here, so a run never ends by itself)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -143,3 +144,140 @@ def test_api_never_fails_and_every_error_is_openai_shaped(fuzzed_app: FastAPI) -
             except AssertionError as failure:
                 failures.append(f"{operation.label} ({mode.value}): {failure}")
     assert not failures, "\n\n".join(failures)
+
+
+# -- poisoned input: what must be a 400 at write time, never a stored object that breaks reads ---------------
+# (issue 10) Values the JSON grammar or DynamoDB cannot hold, placed where requests store them. Sent as raw
+# JSON text (json.dumps escapes a lone surrogate as "\udfff" and writes NaN / Infinity literals), so the
+# API parses exactly what a hostile client sends.
+
+POISON_EXAMPLES = 80
+MAX_BYTE_HEAVY_CHARS = 140_000
+
+
+def nested(depth: int, leaf: Any) -> Any:
+    value = leaf
+    for level in range(depth):
+        value = {"x": value} if level % 2 else [value]
+    return value
+
+
+def with_lone_surrogate(text: str, surrogate: str, position: int) -> str:
+    cut = position % (len(text) + 1)
+    return text[:cut] + surrogate + text[cut:]
+
+
+deep_nesting = st.builds(nested, st.integers(min_value=20, max_value=400), st.just("leaf"))
+lone_surrogates = st.builds(
+    with_lone_surrogate,
+    st.text(max_size=20),
+    st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
+    st.integers(min_value=0, max_value=20),
+)
+non_finite = st.sampled_from([float("nan"), float("inf"), float("-inf")])
+huge_integers = st.integers(min_value=10**36, max_value=10**120).flatmap(
+    lambda magnitude: st.sampled_from([magnitude, -magnitude])
+)
+extreme_floats = st.sampled_from([1e-200, -1e-131, 1e126, 1.7976931348623157e308])
+byte_heavy = st.builds(
+    lambda character, count: character * count,
+    st.sampled_from(["\u00e9", "\u20ac", "\U0001f600", '"', "\\", "\x01"]),
+    st.integers(min_value=1, max_value=MAX_BYTE_HEAVY_CHARS),
+)
+POISONS = st.one_of(deep_nesting, lone_surrogates, non_finite, huge_integers, extreme_floats, byte_heavy)
+
+
+def function_with(value: Any) -> dict[str, Any]:
+    parameters = {"type": "object", "properties": {"x": value}}
+    return {"type": "function", "function": {"name": "f", "parameters": parameters}}
+
+
+# (path, body with the poison in it); ``{open_thread_id}`` (a thread without an active run) and
+# ``{assistant_id}`` name seeded objects.
+PLACEMENTS: list[tuple[str, Any]] = [
+    ("/v1/assistants", lambda poison: {"model": "m", "instructions": poison}),
+    ("/v1/assistants", lambda poison: {"model": "m", "name": poison}),
+    ("/v1/assistants", lambda poison: {"model": "m", "metadata": {"k": poison}}),
+    ("/v1/assistants", lambda poison: {"model": "m", "tools": [function_with(poison)]}),
+    ("/v1/assistants", lambda poison: {"model": "m", "temperature": poison}),
+    ("/v1/assistants", lambda poison: {"model": "m", "top_p": poison}),
+    (
+        "/v1/assistants",
+        lambda poison: {
+            "model": "m",
+            "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": {"x": poison}}},
+        },
+    ),
+    ("/v1/threads", lambda poison: {"metadata": {"k": poison}}),
+    ("/v1/threads/{open_thread_id}/messages", lambda poison: {"role": "user", "content": poison}),
+    (
+        "/v1/threads/{open_thread_id}/messages",
+        lambda poison: {"role": "user", "content": [{"type": "text", "text": poison}]},
+    ),
+    (
+        "/v1/threads/{open_thread_id}/messages",
+        lambda poison: {"role": "user", "content": [{"type": "image_url", "image_url": {"url": poison}}]},
+    ),
+    (
+        "/v1/threads/{open_thread_id}/messages",
+        lambda poison: {"role": "user", "content": "hi", "metadata": {"k": poison}},
+    ),
+    (
+        "/v1/threads/runs",
+        lambda poison: {"assistant_id": "{assistant_id}", "instructions": poison, "max_prompt_tokens": 256},
+    ),
+    ("/v1/threads/runs", lambda poison: {"assistant_id": "{assistant_id}", "max_completion_tokens": poison}),
+]
+
+
+def poisoned_body(build: Any, poison: Any, known_ids: dict[str, str]) -> bytes:
+    body = build(poison)
+    if body.get("assistant_id") == "{assistant_id}":
+        body["assistant_id"] = known_ids["assistant_id"]
+    return json.dumps(body, allow_nan=True).encode()  # ensure_ascii: a lone surrogate travels as "\udfff"
+
+
+def assert_reads_still_work(client: TestClient, known_ids: dict[str, str], created: Any) -> None:
+    thread_id = known_ids["open_thread_id"]
+    for path in ("/v1/assistants", f"/v1/threads/{thread_id}/messages", f"/v1/threads/{thread_id}/runs"):
+        listed = client.get(path, params={"limit": 100})
+        assert listed.status_code == 200, f"GET {path} -> {listed.status_code} {listed.text[:300]}"
+    if isinstance(created, dict) and created.get("object") == "thread.run":
+        runs = client.get(f"/v1/threads/{created['thread_id']}/runs")
+        assert runs.status_code == 200, runs.text[:300]
+
+
+def test_poisoned_input_is_refused_at_write_time_and_reads_keep_working(
+    fuzzed_app: FastAPI, aws_clients: AwsClients, aws_resources: ResourceNames
+) -> None:
+    known_ids = seed_objects(fuzzed_app)
+
+    def item_count() -> int:
+        return int(aws_clients.dynamodb.scan(TableName=aws_resources.table_name, Select="COUNT")["Count"])
+
+    with TestClient(fuzzed_app, headers=AUTHORIZATION, raise_server_exceptions=False) as client:
+        known_ids["open_thread_id"] = client.post("/v1/threads", json={}).json()["id"]
+
+        @settings(
+            max_examples=POISON_EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(placement=st.sampled_from(PLACEMENTS), poison=POISONS)
+        def refused_or_readable(placement: tuple[str, Any], poison: Any) -> None:
+            path, build = placement
+            before = item_count()
+            response = client.post(
+                path.format(**known_ids),
+                content=poisoned_body(build, poison, known_ids),
+                headers={"Content-Type": "application/json"},
+            )
+            assert response.status_code < 500, f"{path}: {response.status_code} {response.text[:300]}"
+            if response.status_code >= 400:
+                assert_openai_error(response.json())
+                assert item_count() == before, f"{path}: a refused request stored something"
+            assert_reads_still_work(client, known_ids, response.json())
+
+        refused_or_readable()

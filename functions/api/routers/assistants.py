@@ -26,7 +26,9 @@ def list_assistants(tenant: Tenant, deps: Services, query: Paging) -> ListRespon
     page = deps.assistants.list(
         tenant, limit=query.limit, order=query.order, after=query.after, before=query.before
     )
-    return list_response(page, AssistantObject.from_domain, lambda item: item.id)
+    return list_response(
+        page, AssistantObject.from_domain, lambda item: item.id, toward_before=query.toward_before
+    )
 
 
 @router.get("/assistants/{assistant_id}")

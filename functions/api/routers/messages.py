@@ -38,7 +38,9 @@ def list_messages(
         before=query.before,
         run_id=query.run_id,
     )
-    return list_response(page, MessageObject.from_domain, lambda item: item.id)
+    return list_response(
+        page, MessageObject.from_domain, lambda item: item.id, toward_before=query.toward_before
+    )
 
 
 @router.get("/threads/{thread_id}/messages/{message_id}")

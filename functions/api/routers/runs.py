@@ -56,7 +56,7 @@ def list_runs(thread_id: str, tenant: Tenant, deps: Services, query: Paging) -> 
     page = deps.runs.list(
         tenant, thread_id, limit=query.limit, order=query.order, after=query.after, before=query.before
     )
-    return list_response(page, RunObject.from_domain, lambda item: item.id)
+    return list_response(page, RunObject.from_domain, lambda item: item.id, toward_before=query.toward_before)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")

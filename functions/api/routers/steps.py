@@ -24,7 +24,9 @@ def list_steps(
         after=query.after,
         before=query.before,
     )
-    return list_response(page, RunStepObject.from_domain, lambda item: item.id)
+    return list_response(
+        page, RunStepObject.from_domain, lambda item: item.id, toward_before=query.toward_before
+    )
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}")

@@ -1,9 +1,24 @@
-"""Translation of botocore ``ClientError`` into the core's error hierarchy.
+"""Translation of botocore errors into the core's error hierarchy, one deliberate answer per code that
+DynamoDB, S3 and SQS document for the operations we call (PutItem, UpdateItem, DeleteItem, GetItem, Query,
+TransactWriteItems, BatchWriteItem):
 
-Conditional-check failures mean different things to different callers (not found, busy thread, lost
-race), so they surface as the adapter-internal ``ConditionFailedError`` / ``TransactionCancelledError``, which
-the repositories turn into domain errors. Throttling becomes ``RateLimitError``; anything else a
-``StorageError`` whose message carries no backend detail (the detail is logged).
+- ``ConditionalCheckFailedException``, and a ``TransactionCanceledException`` whose reasons include
+  ``ConditionalCheckFailed``: the adapter-internal ``ConditionFailedError`` / ``TransactionCancelledError``,
+  which mean different things to different callers (not found, busy thread, lost race);
+- ``TransactionConflictException`` (a single write racing another request's transaction; botocore does not
+  retry it) and a cancellation whose reasons are only ``TransactionConflict``: ``WriteConflictError``, which
+  ``DynamoTable`` retries a few times and then lets surface as a 409 ``conflict_error``;
+  ``TransactionInProgressException`` likewise;
+- throttling (``ProvisionedThroughputExceededException``, ``ThrottlingException``, ``RequestLimitExceeded``,
+  cancellation reasons ``ThrottlingError`` / ``ProvisionedThroughputExceeded``), which botocore has already
+  retried: ``RateLimitError`` (429);
+- a ``ValidationException`` about an item's or key's size, and the cancellation reasons ``ValidationError``
+  and ``ItemCollectionSizeLimitExceeded``: ``InvalidRequestError`` (400: the request holds too much data;
+  retrying cannot help). Other ``ValidationException``s are our bug: 500;
+- a backend that does not answer (connect/read timeouts, connection errors, after botocore's retries):
+  ``ServiceUnavailableError`` (503);
+- anything else (``InternalServerError`` after retries, ``ResourceNotFoundException``, ...): ``StorageError``
+  (500), whose message carries no backend detail (the detail is logged).
 """
 
 from __future__ import annotations
@@ -12,14 +27,33 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
-from assistants_core.domain.errors import AssistantsError, ConflictError, RateLimitError, StorageError
+from assistants_core.domain.errors import (
+    AssistantsError,
+    ConflictError,
+    InvalidRequestError,
+    RateLimitError,
+    ServiceUnavailableError,
+    StorageError,
+)
 
 logger = logging.getLogger(__name__)
 
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
 TRANSACTION_CANCELED = "TransactionCanceledException"
+CONFLICT_CODES = frozenset({"TransactionConflictException", "TransactionInProgressException"})
+VALIDATION = "ValidationException"
+ITEM_COLLECTION_TOO_LARGE = "ItemCollectionSizeLimitExceededException"
+# DynamoDB's ValidationException messages for data over its size limits (item 400 KB, keys 2048/1024 B).
+_SIZE_MESSAGES = ("size has exceeded", "must be under", "size limit")
 THROTTLING_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -35,6 +69,19 @@ REASON_OK = "None"
 REASON_CONDITION_FAILED = "ConditionalCheckFailed"
 REASON_TRANSACTION_CONFLICT = "TransactionConflict"
 _THROTTLING_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+_TOO_LARGE_REASONS = frozenset({"ValidationError", "ItemCollectionSizeLimitExceeded"})
+_UNANSWERED = (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, ConnectionClosedError)
+TOO_LARGE_MESSAGE = "The request holds more data than can be stored in one object."
+BUSY_MESSAGE = "The storage backend is busy; please retry."
+UNAVAILABLE_MESSAGE = "The storage backend did not answer in time; please retry."
+
+
+class WriteConflictError(ConflictError):
+    """A write lost to a concurrent transaction on the same item; nothing was written, so it may be retried
+    as it is (its conditions are evaluated again)."""
+
+    def __init__(self) -> None:
+        super().__init__("A concurrent request changed this object; please retry.")
 
 
 class ConditionFailedError(Exception):
@@ -74,11 +121,34 @@ def cancellation_reasons(error: ClientError) -> list[str]:
 def translate_client_error(error: ClientError, operation: str) -> AssistantsError:
     """The domain error for an unexpected ``ClientError`` (conditional failures are handled by callers)."""
     code = error_code(error)
+    message = str(error.response.get("Error", {}).get("Message", ""))
     if code in THROTTLING_CODES:
         logger.warning("%s throttled: %s", operation, code)
-        return RateLimitError("The storage backend is busy; please retry.", code="rate_limit_exceeded")
-    logger.error("%s failed: %s %s", operation, code, error.response.get("Error", {}).get("Message"))
+        return RateLimitError(BUSY_MESSAGE, code="rate_limit_exceeded")
+    if code in CONFLICT_CODES:
+        logger.warning("%s lost to a concurrent transaction: %s", operation, code)
+        return WriteConflictError()
+    if code == ITEM_COLLECTION_TOO_LARGE or (
+        code == VALIDATION and any(phrase in message.lower() for phrase in _SIZE_MESSAGES)
+    ):
+        logger.warning("%s rejected as too large: %s %s", operation, code, message)
+        return InvalidRequestError(TOO_LARGE_MESSAGE, code="request_too_large")
+    logger.error("%s failed: %s %s", operation, code, message)
     return StorageError("The server had an error while processing your request.")
+
+
+def _cancellation_error(error: ClientError) -> Exception:
+    reasons = cancellation_reasons(error)
+    if REASON_CONDITION_FAILED in reasons:
+        return TransactionCancelledError(reasons)
+    if any(reason in _THROTTLING_REASONS for reason in reasons):
+        return RateLimitError(BUSY_MESSAGE, code="rate_limit_exceeded")
+    if any(reason in _TOO_LARGE_REASONS for reason in reasons):
+        logger.warning("transaction rejected as too large: %s", reasons)
+        return InvalidRequestError(TOO_LARGE_MESSAGE, code="request_too_large")
+    if REASON_TRANSACTION_CONFLICT in reasons:
+        return WriteConflictError()
+    return TransactionCancelledError(reasons)
 
 
 @contextmanager
@@ -91,15 +161,11 @@ def aws_errors(operation: str) -> Iterator[None]:
         if code == CONDITIONAL_CHECK_FAILED:
             raise ConditionFailedError(operation) from None
         if code == TRANSACTION_CANCELED:
-            reasons = cancellation_reasons(error)
-            if any(reason in _THROTTLING_REASONS for reason in reasons):
-                raise RateLimitError(
-                    "The storage backend is busy; please retry.", code="rate_limit_exceeded"
-                ) from None
-            if REASON_CONDITION_FAILED not in reasons and REASON_TRANSACTION_CONFLICT in reasons:
-                raise ConflictError("A concurrent request changed this object; please retry.") from None
-            raise TransactionCancelledError(reasons) from None
+            raise _cancellation_error(error) from None
         raise translate_client_error(error, operation) from None
+    except _UNANSWERED as error:
+        logger.error("%s got no answer: %s", operation, error)
+        raise ServiceUnavailableError(UNAVAILABLE_MESSAGE) from None
     except BotoCoreError as error:
         logger.error("%s failed: %s", operation, error)
         raise StorageError("The server had an error while processing your request.") from None

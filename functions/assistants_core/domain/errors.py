@@ -63,3 +63,7 @@ class QuotaExceededError(RateLimitError):
 
 class StorageError(AssistantsError):
     """An unexpected failure of a backing service (HTTP 500); never carries backend details."""
+
+
+class ServiceUnavailableError(StorageError):
+    """A backing service did not answer in time, after retries (HTTP 503); safe to retry."""

@@ -10,6 +10,14 @@ from assistants_core.domain.models import Message
 from assistants_core.schemas.common import Metadata, RequestModel, WireModel
 
 ImageDetail = Literal["auto", "low", "high"]
+# Caps on every part of a message, not only its text (OpenAI documents none of these; each keeps a message
+# and a list page of them readable): image URLs as long as browsers and CDNs accept (send large images as
+# files), ids far longer than any real one, and part / attachment counts no client needs more of. With
+# 256,000 characters of text the largest message is ~5 MB in a Lambda response, under its 6 MB.
+MAX_IMAGE_URL_CHARS = 8_192
+MAX_FILE_ID_CHARS = 256
+MAX_CONTENT_PARTS = 32
+MAX_ATTACHMENTS = 20
 
 
 class TextPartInput(RequestModel):
@@ -18,7 +26,7 @@ class TextPartInput(RequestModel):
 
 
 class ImageFileReference(RequestModel):
-    file_id: str = Field(min_length=1)
+    file_id: str = Field(min_length=1, max_length=MAX_FILE_ID_CHARS)
     detail: ImageDetail | None = None
 
 
@@ -28,7 +36,7 @@ class ImageFilePartInput(RequestModel):
 
 
 class ImageUrlReference(RequestModel):
-    url: str = Field(min_length=1)
+    url: str = Field(min_length=1, max_length=MAX_IMAGE_URL_CHARS)
     detail: ImageDetail | None = None
 
 
@@ -40,7 +48,9 @@ class ImageUrlPartInput(RequestModel):
 ContentPartInput = Annotated[
     TextPartInput | ImageFilePartInput | ImageUrlPartInput, Field(discriminator="type")
 ]
-MessageContentInput = str | Annotated[list[ContentPartInput], Field(min_length=1)]
+MessageContentInput = (
+    str | Annotated[list[ContentPartInput], Field(min_length=1, max_length=MAX_CONTENT_PARTS)]
+)
 
 
 class AttachmentTool(RequestModel):
@@ -48,14 +58,14 @@ class AttachmentTool(RequestModel):
 
 
 class Attachment(RequestModel):
-    file_id: str | None = None
-    tools: list[AttachmentTool] | None = None
+    file_id: str | None = Field(default=None, max_length=MAX_FILE_ID_CHARS)
+    tools: list[AttachmentTool] | None = Field(default=None, max_length=2)
 
 
 class CreateMessageRequest(RequestModel):
     role: Literal["user", "assistant"]
     content: MessageContentInput
-    attachments: list[Attachment] | None = None
+    attachments: list[Attachment] | None = Field(default=None, max_length=MAX_ATTACHMENTS)
     metadata: Metadata | None = None
 
 

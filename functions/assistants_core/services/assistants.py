@@ -11,7 +11,27 @@ from assistants_core.schemas.common import tool_resources_to_domain
 from assistants_core.schemas.tools import option_to_domain, tools_to_domain
 from assistants_core.services.models import ModelCatalog
 from assistants_core.services.tool_validation import validate_response_format, validate_tools
-from assistants_core.services.validation import page_request, require_id, validate_metadata, validate_sampling
+from assistants_core.services.validation import (
+    page_request,
+    require_id,
+    validate_metadata,
+    validate_sampling,
+    validate_stored_size,
+)
+
+# The assistant's fields a request can fill with arbitrary amounts of data.
+STORED_ASSISTANT_FIELDS = (
+    "model",
+    "name",
+    "description",
+    "instructions",
+    "tools",
+    "tool_resources",
+    "metadata",
+    "response_format",
+)
+# Stored only in the assistant's item, as plain strings (a run copies the other fields into its events).
+PLAIN_ASSISTANT_FIELDS = ("name", "description", "metadata")
 
 
 class AssistantService:
@@ -44,6 +64,7 @@ class AssistantService:
         )
         validate_tools(assistant.tools)
         validate_response_format(assistant.response_format)
+        validate_stored_size(assistant, STORED_ASSISTANT_FIELDS, plain_fields=PLAIN_ASSISTANT_FIELDS)
         self._assistants.put_assistant(assistant)
         return assistant
 
@@ -86,6 +107,7 @@ class AssistantService:
             assistant.response_format = option_to_domain(request.response_format)
         validate_tools(assistant.tools)
         validate_response_format(assistant.response_format)
+        validate_stored_size(assistant, STORED_ASSISTANT_FIELDS, plain_fields=PLAIN_ASSISTANT_FIELDS)
         self._assistants.replace_assistant(assistant)
         return assistant
 

@@ -35,6 +35,7 @@ from assistants_core.services.validation import (
     validate_metadata,
     validate_run_token_limits,
     validate_sampling,
+    validate_stored_size,
 )
 from assistants_core.services.worker_wake import WorkerWakeService
 
@@ -43,6 +44,17 @@ logger = logging.getLogger(__name__)
 # A cancel that loses a race with the worker (e.g. queued -> in_progress between our read and our write)
 # re-reads the run and tries again this many times.
 _CANCEL_ATTEMPTS = 3
+# The run's fields a request (or its assistant) can fill with arbitrary amounts of data.
+STORED_RUN_FIELDS = (
+    "model",
+    "instructions",
+    "additional_instructions",
+    "tools",
+    "metadata",
+    "response_format",
+    "tool_choice",
+    "truncation_strategy",
+)
 
 
 class RunService:
@@ -88,6 +100,7 @@ class RunService:
         ]
         run = self._new_run(owner, thread_id, assistant, request, now=now)
         run.additional_instructions = request.additional_instructions
+        validate_stored_size(run, STORED_RUN_FIELDS)
         self._store_new_run(run, additional_messages)
         self._enqueue(run)
         self._wake_worker()
@@ -106,6 +119,7 @@ class RunService:
             tool_resources=request.tool_resources,
         )
         run = self._new_run(owner, thread.id, assistant, request, now=now)
+        validate_stored_size(run, STORED_RUN_FIELDS)
         self._store_new_run(run, messages, new_thread=thread)
         self._enqueue(run)
         self._wake_worker()

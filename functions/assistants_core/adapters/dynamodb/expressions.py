@@ -13,6 +13,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 Item = dict[str, Any]
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit (names and values, UTF-8)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -48,6 +49,40 @@ def serialize_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def deserialize_item(raw: Mapping[str, Any]) -> Item:
     return {key: _from_dynamo(_deserializer.deserialize(value)) for key, value in raw.items()}
+
+
+def _number_size(text: str) -> int:
+    digits = text.lstrip("-").replace(".", "").split("e")[0].split("E")[0].strip("0") or "0"
+    return -(-len(digits) // 2) + 1
+
+
+def attribute_value_size(value: Mapping[str, Any]) -> int:
+    """Bytes DynamoDB counts for one serialized attribute value (its documented item-size rules)."""
+    kind, inner = next(iter(value.items()))
+    if kind == "S":
+        return len(str(inner).encode("utf-8"))
+    if kind == "N":
+        return _number_size(str(inner))
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(str(element).encode("utf-8")) for element in inner)
+    if kind == "NS":
+        return sum(_number_size(str(element)) for element in inner)
+    if kind == "BS":
+        return sum(len(element) for element in inner)
+    if kind == "L":
+        return 3 + sum(1 + attribute_value_size(element) for element in inner)
+    return 3 + sum(  # "M"
+        1 + len(name.encode("utf-8")) + attribute_value_size(element) for name, element in inner.items()
+    )
+
+
+def item_size_bytes(serialized: Mapping[str, Any]) -> int:
+    """The size DynamoDB counts against its 400 KB limit for a serialized item."""
+    return sum(len(name.encode("utf-8")) + attribute_value_size(value) for name, value in serialized.items())
 
 
 def key_of(pk: str, sk: str) -> dict[str, Any]:

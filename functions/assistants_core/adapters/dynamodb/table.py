@@ -7,20 +7,23 @@ with the mappers in ``items.py``. Every call goes through ``aws_errors``, so cal
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from assistants_core.adapters.dynamodb.expressions import (
+    MAX_ITEM_BYTES,
     Expression,
     Item,
     absent_condition,
     deserialize_item,
+    item_size_bytes,
     key_of,
     owned_condition,
     serialize_item,
 )
-from assistants_core.adapters.errors import aws_errors
+from assistants_core.adapters.errors import TOO_LARGE_MESSAGE, WriteConflictError, aws_errors
 from assistants_core.domain.errors import InvalidRequestError, StorageError
 from assistants_core.domain.models import PageRequest
 from assistants_core.ports import BodyStore
@@ -37,7 +40,32 @@ __all__ = [
 MAX_TRANSACTION_ITEMS = 100
 _BATCH_WRITE_ITEMS = 25
 _BATCH_RETRIES = 8
+# A write that lost to another request's transaction (TransactionConflictException, or a transaction
+# cancelled only for TransactionConflict) wrote nothing: try it again this many times in all, with short
+# jittered pauses (~0.3 s at most together), then answer 409 conflict_error.
+WRITE_CONFLICT_ATTEMPTS = 4
+_CONFLICT_BACKOFF_SECONDS = 0.025
+ResultT = TypeVar("ResultT")
 _SORT_KEY_CEILING = "~"  # above every character used in our sort keys (ids are lowercase base32, "_", "#")
+
+
+def _between_bounds(prefix: str, lower: str | None, upper: str | None) -> tuple[str, str]:
+    """The inclusive ``BETWEEN`` bounds for ``prefix`` and the optional bounds."""
+    low = lower if lower is not None else prefix
+    high = upper if upper is not None else prefix + _SORT_KEY_CEILING
+    return low, high
+
+
+def _bounds_cross(prefix: str, lower: str | None, upper: str | None) -> bool:
+    """Whether no sort key can lie strictly between the bounds (and within ``prefix``). DynamoDB rejects a
+    ``BETWEEN`` whose lower bound is above the upper one (ValidationException; moto answers an empty page),
+    so such a query is never sent. Python orders strings by code point, as DynamoDB does by UTF-8 bytes."""
+    if lower is None and upper is None:
+        return False
+    if lower is not None and upper is not None:
+        return lower >= upper
+    low, high = _between_bounds(prefix, lower, upper)
+    return bool(prefix) and low > high
 
 
 def _sort_key_condition(
@@ -50,12 +78,34 @@ def _sort_key_condition(
     if lower is None and upper is None:
         return f"begins_with({sort}, {expression.value(prefix)})"
     if prefix or (lower is not None and upper is not None):
-        low = lower if lower is not None else prefix
-        high = upper if upper is not None else prefix + _SORT_KEY_CEILING
+        low, high = _between_bounds(prefix, lower, upper)
         return f"{sort} BETWEEN {expression.value(low)} AND {expression.value(high)}"
     if lower is not None:
         return f"{sort} > {expression.value(lower)}"
     return f"{sort} < {expression.value(upper)}"
+
+
+def retry_write_conflicts(operation: str, call: Callable[[], ResultT]) -> ResultT:
+    """``call()`` (a write inside ``aws_errors``), again after a ``WriteConflictError``, at most
+    ``WRITE_CONFLICT_ATTEMPTS`` times in all."""
+    for attempt in range(1, WRITE_CONFLICT_ATTEMPTS + 1):
+        try:
+            return call()
+        except WriteConflictError:
+            if attempt == WRITE_CONFLICT_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.5, 1.0) * _CONFLICT_BACKOFF_SECONDS * 2**attempt)
+    raise AssertionError(operation)  # unreachable: the last attempt returns or raises
+
+
+def serialize_storable_item(item: Item) -> dict[str, Any]:
+    """The serialized item, or a 400 when it is over DynamoDB's 400 KB (which DynamoDB would refuse with a
+    ValidationException). Services check their inputs' sizes first and name the field; this is the net."""
+    serialized = serialize_item(item)
+    size = item_size_bytes(serialized)
+    if size > MAX_ITEM_BYTES:
+        raise InvalidRequestError(f"{TOO_LARGE_MESSAGE} ({size} bytes)", code="request_too_large")
+    return serialized
 
 
 class DynamoTable:
@@ -77,40 +127,52 @@ class DynamoTable:
         return deserialize_item(raw) if raw else None
 
     def put(self, item: Item, expression: Expression, condition: str) -> None:
-        with aws_errors("dynamodb.put_item"):
-            self.client.put_item(
-                TableName=self.table_name, Item=serialize_item(item), **expression.params(condition=condition)
-            )
+        params = {
+            "TableName": self.table_name,
+            "Item": serialize_storable_item(item),
+            **expression.params(condition=condition),
+        }
+        self._write("dynamodb.put_item", self.client.put_item, params)
 
     def update(
         self, pk: str, sk: str, expression: Expression, condition: str, *, return_new: bool = False
     ) -> Item:
-        with aws_errors("dynamodb.update_item"):
-            response = self.client.update_item(
-                TableName=self.table_name,
-                Key=key_of(pk, sk),
-                ReturnValues="ALL_NEW" if return_new else "NONE",
-                **expression.params(condition=condition),
-            )
+        params = {
+            "TableName": self.table_name,
+            "Key": key_of(pk, sk),
+            "ReturnValues": "ALL_NEW" if return_new else "NONE",
+            **expression.params(condition=condition),
+        }
+        response = self._write("dynamodb.update_item", self.client.update_item, params)
         return deserialize_item(response.get("Attributes", {}))
 
     def delete(self, pk: str, sk: str, expression: Expression, condition: str) -> Item:
         """Conditional delete; returns the deleted item."""
-        with aws_errors("dynamodb.delete_item"):
-            response = self.client.delete_item(
-                TableName=self.table_name,
-                Key=key_of(pk, sk),
-                ReturnValues="ALL_OLD",
-                **expression.params(condition=condition),
-            )
+        params = {
+            "TableName": self.table_name,
+            "Key": key_of(pk, sk),
+            "ReturnValues": "ALL_OLD",
+            **expression.params(condition=condition),
+        }
+        response = self._write("dynamodb.delete_item", self.client.delete_item, params)
         return deserialize_item(response.get("Attributes", {}))
+
+    @staticmethod
+    def _write(operation: str, method: Callable[..., Any], params: dict[str, Any]) -> Any:
+        """One write request, retried after a lost transaction conflict (it wrote nothing)."""
+
+        def attempt() -> Any:
+            with aws_errors(operation):
+                return method(**params)
+
+        return retry_write_conflicts(operation, attempt)
 
     # -- transactions ---------------------------------------------------------------------------------------
     def put_op(self, item: Item, expression: Expression, condition: str | None = None) -> dict[str, Any]:
         return {
             "Put": {
                 "TableName": self.table_name,
-                "Item": serialize_item(item),
+                "Item": serialize_storable_item(item),
                 **expression.params(condition=condition),
             }
         }
@@ -139,8 +201,9 @@ class DynamoTable:
             raise InvalidRequestError(
                 f"Too many items in one request ({len(operations)}); the limit is {MAX_TRANSACTION_ITEMS}."
             )
-        with aws_errors("dynamodb.transact_write_items"):
-            self.client.transact_write_items(TransactItems=operations)
+        self._write(
+            "dynamodb.transact_write_items", self.client.transact_write_items, {"TransactItems": operations}
+        )
 
     # -- queries --------------------------------------------------------------------------------------------
     def query(
@@ -160,6 +223,8 @@ class DynamoTable:
         """Items of one partition whose sort key starts with ``prefix`` and lies strictly between the optional
         ``lower``/``upper`` bounds, in sort-key order (reversed unless ``forward``), up to ``want`` of those
         that pass ``keep``. Pages through the Query as needed; never scans."""
+        if _bounds_cross(prefix, lower, upper):
+            return []
         expression = Expression()
         pk_attribute, pk_value = partition
         key_condition = f"{expression.name(pk_attribute)} = {expression.value(pk_value)}"
@@ -241,8 +306,11 @@ class DynamoTable:
                 for pk, sk in keys[start : start + _BATCH_WRITE_ITEMS]
             ]
             for attempt in range(_BATCH_RETRIES):
-                with aws_errors("dynamodb.batch_write_item"):
-                    response = self.client.batch_write_item(RequestItems={self.table_name: requests})
+                response = self._write(
+                    "dynamodb.batch_write_item",
+                    self.client.batch_write_item,
+                    {"RequestItems": {self.table_name: requests}},
+                )
                 requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
                 if not requests:
                     break

@@ -30,6 +30,19 @@ DEFAULT_MODEL_PATH = ".cache/models/SmolLM2-135M-Instruct"
 DEFAULT_SWEEP_INTERVAL_SECONDS = 60.0
 # The model the local worker serves (the README snippet's): the only one the local API accepts.
 SERVED_MODEL = str(WorkerSettings.model_fields["served_model_name"].default)
+# Existing code names OpenAI's Assistants models: locally they all run on the served model, so such code
+# works with only ``base_url`` changed (``ASSISTANTS_MODEL_ALIASES`` set in the shell replaces these).
+OPENAI_MODEL_NAMES = (
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "gpt-4-turbo",
+    "gpt-4",
+    "gpt-3.5-turbo",
+    "o3-mini",
+)
 DEFAULT_STATE_DIR = ".local/state"  # the local stack's AWS state (git-ignored), see infra.local_state
 # moto accepts any credentials; boto3 only needs some to sign requests.
 MOTO_CREDENTIALS: Mapping[str, str] = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
@@ -88,6 +101,9 @@ def api_environment(resources: LocalResources, dev_key: str) -> dict[str, str]:
         "ASSISTANTS_CORS_ALLOW_ORIGINS": "*",
         # The model the local worker serves (the README snippet's), and the local stand-in for Modal's wake.
         "ASSISTANTS_SERVED_MODELS": SERVED_MODEL,
+        "ASSISTANTS_MODEL_ALIASES": os.environ.get(
+            "ASSISTANTS_MODEL_ALIASES", ",".join(f"{name}={SERVED_MODEL}" for name in OPENAI_MODEL_NAMES)
+        ),
         "ASSISTANTS_WORKER_WAKE": "local",
     }
 

@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from api.auth import hash_api_key
+from assistants_core.domain.errors import InvalidRequestError
+from assistants_core.services.models import ModelCatalog
 from infra import local_env
 from infra.local_stack import LocalStack, LocalStackError, PeriodicTask, free_port, start_local_stack
 from tests.processes import alive, descendants, eventually
@@ -112,6 +114,19 @@ def test_worker_needs_the_converted_model(moto_environment: None, monkeypatch: p
     monkeypatch.setenv("ASSISTANTS_MODEL_PATH", ".cache/models/does-not-exist")
     with pytest.raises(LocalStackError, match="make model"):
         start_local_stack(api_port=0, moto_port=0, worker=True)
+
+
+def test_local_api_runs_openai_model_names_on_the_served_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ASSISTANTS_MODEL_ALIASES", raising=False)
+    resources = local_env.LocalResources("http://127.0.0.1:1", "table", "bucket", "http://127.0.0.1:1/q")
+    environment = local_env.api_environment(resources, "sk-custom")
+    catalog = ModelCatalog.from_settings(
+        environment["ASSISTANTS_SERVED_MODELS"], environment["ASSISTANTS_MODEL_ALIASES"]
+    )
+    for name in ("gpt-4o", "gpt-4.1-mini", local_env.SERVED_MODEL):
+        assert catalog.require_served(name) == local_env.SERVED_MODEL
+    with pytest.raises(InvalidRequestError):
+        catalog.require_served("not-a-model")
 
 
 def test_api_environment_hashes_the_dev_key_for_the_local_tenant() -> None:

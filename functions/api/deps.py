@@ -17,12 +17,15 @@ from assistants_core.adapters.dynamodb import (
     DynamoTable,
     DynamoThreadRepository,
 )
+from assistants_core.adapters.dynamodb.files import DynamoFileRepository
 from assistants_core.adapters.s3_bodies import S3BodyStore
+from assistants_core.adapters.s3_objects import S3ObjectStore
 from assistants_core.adapters.sqs_queue import SqsRunQueue
 from assistants_core.ports import Clock
 from assistants_core.services.assistants import AssistantService
 from assistants_core.services.clock import SystemClock
 from assistants_core.services.evented_runs import with_run_events
+from assistants_core.services.files import FileService
 from assistants_core.services.messages import MessageService
 from assistants_core.services.run_stream import RunStreamService
 from assistants_core.services.runs import RunService
@@ -41,6 +44,7 @@ class ApiDependencies:
     run_stream: RunStreamService
     tool_outputs: ToolOutputService
     steps: StepService
+    files: FileService
     authenticator: ApiKeyAuthenticator
     cors_allow_origins: list[str]
     clients: AwsClients
@@ -72,6 +76,7 @@ def build_dependencies(
         run_expiry_seconds=settings.run_expiry_seconds,
         max_message_chars=max_chars,
     )
+    file_objects = S3ObjectStore(clients.s3, settings.bucket_name)
     run_stream = RunStreamService(runs, run_repo, event_log, max_stream_seconds=settings.stream_max_seconds)
     return ApiDependencies(
         assistants=AssistantService(assistant_repo, clock),
@@ -81,6 +86,7 @@ def build_dependencies(
         run_stream=run_stream,
         tool_outputs=ToolOutputService(run_repo, run_queue, clock, stream=run_stream),
         steps=StepService(run_repo),
+        files=FileService(DynamoFileRepository(table), file_objects, clock),
         authenticator=ApiKeyAuthenticator(settings.api_key_hashes),
         cors_allow_origins=[
             origin.strip() for origin in settings.cors_allow_origins.split(",") if origin.strip()

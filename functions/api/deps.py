@@ -18,6 +18,7 @@ from assistants_core.adapters.dynamodb import (
     DynamoThreadRepository,
 )
 from assistants_core.adapters.dynamodb.files import DynamoFileRepository
+from assistants_core.adapters.dynamodb.uploads import DynamoUploadRepository
 from assistants_core.adapters.s3_bodies import S3BodyStore
 from assistants_core.adapters.s3_objects import S3ObjectStore
 from assistants_core.adapters.sqs_queue import SqsRunQueue
@@ -32,6 +33,7 @@ from assistants_core.services.runs import RunService
 from assistants_core.services.steps import StepService
 from assistants_core.services.threads import ThreadService
 from assistants_core.services.tool_outputs import ToolOutputService
+from assistants_core.services.uploads import UploadService
 from assistants_core.settings import ApiSettings, get_api_settings
 
 
@@ -45,6 +47,8 @@ class ApiDependencies:
     tool_outputs: ToolOutputService
     steps: StepService
     files: FileService
+    uploads: UploadService
+    clock: Clock
     authenticator: ApiKeyAuthenticator
     cors_allow_origins: list[str]
     clients: AwsClients
@@ -87,6 +91,8 @@ def build_dependencies(
         tool_outputs=ToolOutputService(run_repo, run_queue, clock, stream=run_stream),
         steps=StepService(run_repo),
         files=FileService(DynamoFileRepository(table), file_objects, clock),
+        uploads=UploadService(DynamoUploadRepository(table), file_objects, clock),
+        clock=clock,
         authenticator=ApiKeyAuthenticator(settings.api_key_hashes),
         cors_allow_origins=[
             origin.strip() for origin in settings.cors_allow_origins.split(",") if origin.strip()

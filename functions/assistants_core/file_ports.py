@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from assistants_core.domain.files import StoredFile
+from assistants_core.domain.files import StoredFile, Upload, UploadPart
 from assistants_core.domain.models import Page, PageRequest
 
 
@@ -33,3 +33,24 @@ class ObjectStore(Protocol):
     def get_object(self, key: str) -> bytes: ...
     def delete_objects(self, keys: list[str]) -> None:
         """Delete these keys (absent keys are fine)."""
+
+    def assemble(self, key: str, sources: list[str], *, content_type: str) -> str:
+        """Write the concatenation of the ``sources`` objects, in order, to ``key`` (an S3 multipart upload;
+        aborted on failure, so nothing is left behind) and return its MD5 hex digest."""
+
+
+class UploadRepository(Protocol):
+    def put_upload(self, upload: Upload) -> None: ...
+    def get_upload(self, owner: str, upload_id: str) -> Upload: ...
+    def add_part(self, owner: str, part: UploadPart) -> None:
+        """Put ``part`` iff its upload is this owner's and still ``pending`` (``UploadStateError`` else)."""
+
+    def list_parts(self, upload_id: str) -> list[UploadPart]: ...
+    def complete_upload(self, upload: Upload, file: StoredFile) -> Upload:
+        """One transaction: upload ``pending`` -> ``completed`` (with ``file_id``) and put ``file``.
+        ``UploadStateError`` when the upload is no longer pending."""
+
+    def cancel_upload(self, owner: str, upload_id: str) -> Upload:
+        """``pending`` -> ``cancelled``; ``UploadStateError`` when it is not pending."""
+
+    def delete_parts(self, upload_id: str, part_ids: list[str]) -> None: ...

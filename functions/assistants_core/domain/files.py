@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from assistants_core.domain import ids
+from assistants_core.domain.errors import InvalidRequestError
 
 FILE_PREFIX = "file-"
 UPLOAD = "upload"
@@ -94,6 +95,14 @@ class UploadStatus(StrEnum):
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+
+
+class UploadStateError(InvalidRequestError):
+    """The upload is not ``pending`` (completed, cancelled or expired): it takes no parts and no changes."""
+
+    def __init__(self, upload_id: str, status: str, action: str) -> None:
+        super().__init__(f"Cannot {action} upload {upload_id} with status '{status}'.", param="upload_id")
+        self.status = status
 
 
 @dataclass(slots=True)

@@ -11,7 +11,8 @@ from api.auth import ApiKeyMiddleware
 from api.deps import ApiDependencies
 from api.errors import DOCUMENTED_ERRORS, document_errors, install_error_handlers
 from api.playground import mount_playground
-from api.routers import assistants, files, messages, runs, steps, threads, uploads
+from api.routers import assistants, messages, runs, steps, threads
+from api.routers.file_routers import FILE_ROUTERS
 
 # Headers a browser app may read from responses (the SDKs read request ids and rate-limit hints).
 EXPOSED_HEADERS = ["x-request-id", "openai-processing-ms", "retry-after", "openai-version"]
@@ -41,7 +42,7 @@ def create_app(dependencies: ApiDependencies) -> FastAPI:
     # ``runs`` before ``threads``: ``POST /threads/runs`` must not be taken for ``POST /threads/{thread_id}``.
     for router in (assistants.router, runs.router, threads.router, messages.router, steps.router):
         app.include_router(router, prefix="/v1", responses=DOCUMENTED_ERRORS)
-    for router in (files.router, uploads.router):
+    for router in FILE_ROUTERS:
         app.include_router(router, prefix="/v1", responses=DOCUMENTED_ERRORS)
     mount_playground(app)
     _document_error_responses(app)

@@ -8,6 +8,7 @@ from functools import lru_cache
 from fastapi import Request
 
 from api.auth import ApiKeyAuthenticator
+from api.file_deps import FileServices, build_file_services
 from assistants_core.adapters.aws import AwsClients, make_aws_clients
 from assistants_core.adapters.dynamodb import (
     DynamoAssistantRepository,
@@ -17,23 +18,18 @@ from assistants_core.adapters.dynamodb import (
     DynamoTable,
     DynamoThreadRepository,
 )
-from assistants_core.adapters.dynamodb.files import DynamoFileRepository
-from assistants_core.adapters.dynamodb.uploads import DynamoUploadRepository
 from assistants_core.adapters.s3_bodies import S3BodyStore
-from assistants_core.adapters.s3_objects import S3ObjectStore
 from assistants_core.adapters.sqs_queue import SqsRunQueue
 from assistants_core.ports import Clock
 from assistants_core.services.assistants import AssistantService
 from assistants_core.services.clock import SystemClock
 from assistants_core.services.evented_runs import with_run_events
-from assistants_core.services.files import FileService
 from assistants_core.services.messages import MessageService
 from assistants_core.services.run_stream import RunStreamService
 from assistants_core.services.runs import RunService
 from assistants_core.services.steps import StepService
 from assistants_core.services.threads import ThreadService
 from assistants_core.services.tool_outputs import ToolOutputService
-from assistants_core.services.uploads import UploadService
 from assistants_core.settings import ApiSettings, get_api_settings
 
 
@@ -46,9 +42,7 @@ class ApiDependencies:
     run_stream: RunStreamService
     tool_outputs: ToolOutputService
     steps: StepService
-    files: FileService
-    uploads: UploadService
-    clock: Clock
+    file_services: FileServices
     authenticator: ApiKeyAuthenticator
     cors_allow_origins: list[str]
     clients: AwsClients
@@ -80,7 +74,6 @@ def build_dependencies(
         run_expiry_seconds=settings.run_expiry_seconds,
         max_message_chars=max_chars,
     )
-    file_objects = S3ObjectStore(clients.s3, settings.bucket_name)
     run_stream = RunStreamService(runs, run_repo, event_log, max_stream_seconds=settings.stream_max_seconds)
     return ApiDependencies(
         assistants=AssistantService(assistant_repo, clock),
@@ -90,9 +83,7 @@ def build_dependencies(
         run_stream=run_stream,
         tool_outputs=ToolOutputService(run_repo, run_queue, clock, stream=run_stream),
         steps=StepService(run_repo),
-        files=FileService(DynamoFileRepository(table), file_objects, clock),
-        uploads=UploadService(DynamoUploadRepository(table), file_objects, clock),
-        clock=clock,
+        file_services=build_file_services(settings, clients, table, clock),
         authenticator=ApiKeyAuthenticator(settings.api_key_hashes),
         cors_allow_origins=[
             origin.strip() for origin in settings.cors_allow_origins.split(",") if origin.strip()

@@ -35,6 +35,9 @@ class ApiSettings(AwsSettings):
     # A run stream (stream: true, GET .../events) ends with `done` after this long; the client resumes with
     # Last-Event-ID. Behind API Gateway (29 s, buffered) it must end well before the gateway gives up.
     stream_max_seconds: float = Field(default=840.0, gt=0)
+    # SQS queue of vector-store file ingestion (parse, chunk, embed, index). Unset: files added to a vector
+    # store fail at once with a server_error (nothing can ingest them).
+    ingestion_queue_url: str | None = None
 
 
 class WorkerSettings(AwsSettings):

@@ -91,6 +91,7 @@ def running_local_stack() -> Iterator[LocalStackHandle]:
             "ASSISTANTS_TABLE_NAME": resources.table_name,
             "ASSISTANTS_BUCKET_NAME": resources.bucket_name,
             "ASSISTANTS_RUN_QUEUE_URL": resources.run_queue_url,
+            "ASSISTANTS_INGESTION_QUEUE_URL": resources.ingestion_queue_url,
             "ASSISTANTS_API_KEY_HASHES": (
                 f"{hash_api_key(API_KEY)}:tenant-one,{hash_api_key(OTHER_API_KEY)}:tenant-two"
             ),

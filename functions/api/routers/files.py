@@ -9,7 +9,8 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from api.params import Services, Tenant
+from api.file_deps import FileDeps
+from api.params import Tenant
 from assistants_core.domain.errors import InvalidRequestError
 from assistants_core.domain.files import MAX_DIRECT_UPLOAD_BYTES
 from assistants_core.schemas.common import ListResponse, list_response
@@ -32,7 +33,7 @@ class FileListQuery(BaseModel):
 async def create_file(
     *,
     tenant: Tenant,
-    deps: Services,
+    deps: FileDeps,
     file: Annotated[UploadFile | None, File()] = None,
     purpose: Annotated[str | None, Form()] = None,
     expires_after_anchor: Annotated[str | None, Form(alias="expires_after[anchor]")] = None,
@@ -64,7 +65,7 @@ async def create_file(
 
 @router.get("/files")
 def list_files(
-    tenant: Tenant, deps: Services, query: Annotated[FileListQuery, Query()]
+    tenant: Tenant, deps: FileDeps, query: Annotated[FileListQuery, Query()]
 ) -> ListResponse[FileObject]:
     page = deps.files.list(
         tenant, purpose=query.purpose, limit=query.limit, order=query.order, after=query.after
@@ -73,18 +74,18 @@ def list_files(
 
 
 @router.get("/files/{file_id}")
-def retrieve_file(file_id: str, tenant: Tenant, deps: Services) -> FileObject:
+def retrieve_file(file_id: str, tenant: Tenant, deps: FileDeps) -> FileObject:
     return FileObject.from_domain(deps.files.retrieve(tenant, file_id))
 
 
 @router.delete("/files/{file_id}")
-def delete_file(file_id: str, tenant: Tenant, deps: Services) -> FileDeleted:
+def delete_file(file_id: str, tenant: Tenant, deps: FileDeps) -> FileDeleted:
     deleted = deps.files.delete(tenant, file_id)
     return FileDeleted(id=deleted.id)
 
 
 @router.get("/files/{file_id}/content", response_class=Response)
-def retrieve_file_content(file_id: str, tenant: Tenant, deps: Services) -> Response:
+def retrieve_file_content(file_id: str, tenant: Tenant, deps: FileDeps) -> Response:
     file, data = deps.files.content(tenant, file_id)
     return Response(
         content=data,

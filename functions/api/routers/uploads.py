@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
 
-from api.params import Services, Tenant
+from api.file_deps import FileDeps
+from api.params import Tenant
 from assistants_core.domain.errors import InvalidRequestError
 from assistants_core.domain.files import MAX_UPLOAD_PART_BYTES
 from assistants_core.schemas.files import (
@@ -20,13 +21,13 @@ router = APIRouter(tags=["uploads"])
 
 
 @router.post("/uploads")
-def create_upload(body: CreateUploadRequest, tenant: Tenant, deps: Services) -> UploadObject:
+def create_upload(body: CreateUploadRequest, tenant: Tenant, deps: FileDeps) -> UploadObject:
     return UploadObject.from_domain(deps.uploads.create(tenant, body), now=deps.clock.now())
 
 
 @router.post("/uploads/{upload_id}/parts")
 async def add_upload_part(
-    upload_id: str, tenant: Tenant, deps: Services, data: Annotated[UploadFile | None, File()] = None
+    upload_id: str, tenant: Tenant, deps: FileDeps, data: Annotated[UploadFile | None, File()] = None
 ) -> UploadPartObject:
     if data is None:  # a multipart field: the JSON error mapper cannot name it
         raise InvalidRequestError("Missing required parameter: 'data'.", param="data")
@@ -37,12 +38,12 @@ async def add_upload_part(
 
 @router.post("/uploads/{upload_id}/complete")
 def complete_upload(
-    upload_id: str, body: CompleteUploadRequest, tenant: Tenant, deps: Services
+    upload_id: str, body: CompleteUploadRequest, tenant: Tenant, deps: FileDeps
 ) -> UploadObject:
     upload, file = deps.uploads.complete(tenant, upload_id, body)
     return UploadObject.from_domain(upload, file=file, now=deps.clock.now())
 
 
 @router.post("/uploads/{upload_id}/cancel")
-def cancel_upload(upload_id: str, tenant: Tenant, deps: Services) -> UploadObject:
+def cancel_upload(upload_id: str, tenant: Tenant, deps: FileDeps) -> UploadObject:
     return UploadObject.from_domain(deps.uploads.cancel(tenant, upload_id), now=deps.clock.now())

@@ -66,10 +66,19 @@ def require_file_id(file_id: str, *, param: str | None = None) -> str:
 
 
 class FileService:
-    def __init__(self, files: FileRepository, objects: ObjectStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        files: FileRepository,
+        objects: ObjectStore,
+        clock: Clock,
+        *,
+        detach: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """``detach(owner, file_id)`` takes a file out of every vector store before it is deleted."""
         self._files = files
         self._objects = objects
         self._clock = clock
+        self._detach = detach
 
     def create(
         self,
@@ -150,6 +159,9 @@ class FileService:
 
     def delete(self, owner: str, file_id: str) -> StoredFile:
         require_file_id(file_id, param="file_id")
+        self._files.get_file(owner, file_id)  # another tenant's file: 404 before anything changes
+        if self._detach is not None:
+            self._detach(owner, file_id)
         file = self._files.delete_file(owner, file_id)
         self._objects.delete_objects([file.body_key])
         return file

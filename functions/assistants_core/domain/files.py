@@ -33,16 +33,17 @@ UPLOAD_LIFETIME_SECONDS = 3600
 MIN_FILE_EXPIRY_SECONDS = 3600
 MAX_FILE_EXPIRY_SECONDS = 2_592_000
 
-# file_search can read these (OpenAI's supported-files list); code_interpreter accepts the rest of
-# ASSISTANTS_EXTENSIONS. A vector store rejects a file whose extension is not searchable.
+# What the ingestion worker can parse (gpu_worker/ingestion/parsers.py): OpenAI's file_search list less
+# .doc and .pptx, for which no small maintained pure-Python parser exists. A vector store fails any other
+# file at once with ``unsupported_file``; code_interpreter files may have the rest of ASSISTANTS_EXTENSIONS.
 SEARCHABLE_EXTENSIONS = frozenset(
     {
-        "c", "cpp", "cs", "css", "doc", "docx", "go", "html", "java", "js", "json", "md", "pdf", "php",
-        "pptx", "py", "rb", "sh", "tex", "ts", "txt",
+        "c", "cpp", "cs", "css", "docx", "go", "html", "java", "js", "json", "md", "pdf", "php", "py",
+        "rb", "sh", "tex", "ts", "txt",
     }
 )  # fmt: skip
 ASSISTANTS_EXTENSIONS = SEARCHABLE_EXTENSIONS | frozenset(
-    {"csv", "gif", "jpeg", "jpg", "pkl", "png", "tar", "webp", "xlsx", "xml", "zip"}
+    {"csv", "doc", "gif", "jpeg", "jpg", "pkl", "png", "pptx", "tar", "webp", "xlsx", "xml", "zip"}
 )
 _EXTENSIONS_BY_PURPOSE: dict[str, frozenset[str]] = {
     "assistants": ASSISTANTS_EXTENSIONS,

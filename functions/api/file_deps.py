@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,10 +16,12 @@ from assistants_core.adapters.dynamodb.vector_stores import DynamoVectorStoreRep
 from assistants_core.adapters.s3_chunks import S3ChunkIndex
 from assistants_core.adapters.s3_objects import S3ObjectStore
 from assistants_core.adapters.sqs_ingestion import NoIngestionQueue, SqsIngestionQueue
+from assistants_core.file_ports import Embedder
 from assistants_core.ports import Clock
 from assistants_core.services.files import FileService
 from assistants_core.services.uploads import UploadService
 from assistants_core.services.vector_store_files import VectorStoreFileService
+from assistants_core.services.vector_store_search import VectorStoreSearchService
 from assistants_core.services.vector_stores import VectorStoreService
 from assistants_core.settings import ApiSettings
 
@@ -29,7 +32,20 @@ class FileServices:
     uploads: UploadService
     stores: VectorStoreService
     store_files: VectorStoreFileService
+    search: VectorStoreSearchService
     clock: Clock
+
+
+@lru_cache(maxsize=4)
+def _numpy_minilm(model_path: str) -> Embedder:
+    from assistants_core.adapters.minilm_numpy import NumpyMiniLm
+
+    return NumpyMiniLm(model_path)
+
+
+def query_embedder(settings: ApiSettings) -> Embedder | None:
+    """The ingestion model, in numpy (loaded once per process), or None when none is configured."""
+    return _numpy_minilm(settings.embedding_model_path) if settings.embedding_model_path else None
 
 
 def build_file_services(
@@ -47,6 +63,7 @@ def build_file_services(
         uploads=UploadService(DynamoUploadRepository(table), objects, clock),
         stores=VectorStoreService(store_repo, file_repo, store_files, chunk_index, clock),
         store_files=store_files,
+        search=VectorStoreSearchService(store_repo, chunk_index, query_embedder(settings), clock),
         clock=clock,
     )
 

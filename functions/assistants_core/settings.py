@@ -38,6 +38,9 @@ class ApiSettings(AwsSettings):
     # SQS queue of vector-store file ingestion (parse, chunk, embed, index). Unset: files added to a vector
     # store fail at once with a server_error (nothing can ingest them).
     ingestion_queue_url: str | None = None
+    # The sentence-embedding model folder of the ingestion worker (search embeds queries with it, in numpy).
+    # Unset: vector store search answers 400.
+    embedding_model_path: str | None = None
 
 
 class WorkerSettings(AwsSettings):

@@ -1,5 +1,5 @@
 """Ingestion end to end through the official openai SDK: the local stack's API plus the ingestion consumer
-(as wired for production, hashing embedder for speed) in a thread. A PDF and a DOCX made here are parsed
+(as wired for production; the embedding model in numpy) in a thread. A PDF and a DOCX made here are parsed
 and indexed; the SDK's ``create_and_poll`` and ``upload_and_poll`` helpers see ``completed``."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import pytest
 from openai import OpenAI
 
+from assistants_core.adapters.minilm_numpy import NumpyMiniLm
 from assistants_core.settings import IngestionWorkerSettings
-from gpu_worker.ingestion.embedders import HashingEmbedder, bundled_minilm_path
+from gpu_worker.ingestion.embedders import bundled_minilm_path
 from gpu_worker.ingestion.main import build_ingestion_consumer
 from tests.documents import make_docx, make_pdf
 from tests.e2e.conftest import LocalStackHandle
@@ -29,7 +30,8 @@ def ingestion_worker(local_stack: LocalStackHandle) -> Iterator[None]:
         ingestion_queue_url=local_stack.resources.ingestion_queue_url,
         embedding_model_path=str(bundled_minilm_path()),
     )
-    consumer = build_ingestion_consumer(settings, HashingEmbedder(), receive_wait_seconds=1)
+    # The model search embeds queries with (all-MiniLM-L6-v2 in numpy), so search results mean something.
+    consumer = build_ingestion_consumer(settings, NumpyMiniLm(bundled_minilm_path()), receive_wait_seconds=1)
     stop = threading.Event()
     thread = threading.Thread(target=consumer.run_forever, args=(stop,), name="e2e-ingestion", daemon=True)
     thread.start()
@@ -93,3 +95,84 @@ def test_upload_and_poll_helpers(client: OpenAI) -> None:
     assert len(listed.data) == 3
     assert client.vector_stores.retrieve(store.id).file_counts.completed == 4
     client.vector_stores.delete(store.id)
+
+
+@pytest.fixture(scope="module")
+def searchable(local_stack: LocalStackHandle, ingestion_worker: None) -> str:
+    client = OpenAI(base_url=local_stack.base_url, api_key=local_stack.api_key, max_retries=0)
+    store = client.vector_stores.create(name="search")
+    documents = [
+        (
+            "rockets.md",
+            b"Rockets reach orbit by burning fuel to reach about eight kilometres per second.",
+            "space",
+        ),
+        ("soup.html", b"<p>Tomato soup recipe: simmer tomatoes, onion and garlic, then blend.</p>", "food"),
+        ("cats.txt", b"House cats sleep most of the day. The zanzibarite collar is purple.", "pets"),
+    ]
+    for name, body, topic in documents:
+        file = client.files.create(file=(name, body), purpose="assistants")
+        done = client.vector_stores.files.create_and_poll(
+            file_id=file.id,
+            vector_store_id=store.id,
+            attributes={"topic": topic, "size": len(body)},
+            poll_interval_ms=50,
+        )
+        assert done.status == "completed"
+    return store.id
+
+
+def test_search_ranks_by_meaning_and_keywords(client: OpenAI, searchable: str) -> None:
+    before = client.vector_stores.retrieve(searchable).last_active_at
+    page = client.vector_stores.search(searchable, query="How do spacecraft get into orbit?")
+    assert page.search_query == ["How do spacecraft get into orbit?"]
+    assert page.data[0].filename == "rockets.md"
+    assert all(0.0 <= item.score <= 1.0 for item in page.data)
+    assert page.data[0].content[0].text.startswith("Rockets reach orbit")
+    assert page.data[0].attributes == {"topic": "space", "size": 79}
+    # A rare exact word ranks its chunk first (the keyword half of the hybrid ranker).
+    assert client.vector_stores.search(searchable, query="zanzibarite").data[0].filename == "cats.txt"
+    assert len(client.vector_stores.search(searchable, query="soup", max_num_results=1).data) == 1
+    assert client.vector_stores.retrieve(searchable).last_active_at >= (before or 0)  # type: ignore[operator]
+
+
+def test_search_filters_and_ranking_options(client: OpenAI, searchable: str) -> None:
+    food = client.vector_stores.search(
+        searchable, query="orbit", filters={"type": "eq", "key": "topic", "value": "food"}
+    )
+    assert [item.filename for item in food.data] == ["soup.html"]
+    either = client.vector_stores.search(
+        searchable,
+        query="anything",
+        filters={
+            "type": "or",
+            "filters": [
+                {"type": "eq", "key": "topic", "value": "pets"},
+                {"type": "gt", "key": "size", "value": 75},
+            ],
+        },
+    )
+    assert sorted(item.filename for item in either.data) == ["cats.txt", "rockets.md"]
+    none_ranker = client.vector_stores.search(
+        searchable, query="tomato soup", ranking_options={"ranker": "none", "score_threshold": 0.3}
+    )
+    assert [item.filename for item in none_ranker.data] == ["soup.html"]
+    assert (
+        client.vector_stores.search(searchable, query="tomato", ranking_options={"score_threshold": 1.0}).data
+        == []
+    )
+
+
+def test_bad_searches(client: OpenAI, local_stack: LocalStackHandle, searchable: str) -> None:
+    import openai
+
+    with pytest.raises(openai.BadRequestError):
+        client.vector_stores.search(searchable, query="x", max_num_results=51)
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.vector_stores.search(searchable, query="x", filters={"type": "like", "key": "a", "value": 1})  # type: ignore[typeddict-item]
+    assert raised.value.param == "filters.type"  # type: ignore[attr-defined]
+    with pytest.raises(openai.BadRequestError):
+        client.vector_stores.search(searchable, query="")
+    other = OpenAI(base_url=local_stack.base_url, api_key=local_stack.other_api_key, max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        other.vector_stores.search(searchable, query="orbit")

@@ -12,6 +12,8 @@ from assistants_core.schemas.vector_stores import (
     UpdateVectorStoreRequest,
     VectorStoreDeleted,
     VectorStoreObject,
+    VectorStoreSearchRequest,
+    VectorStoreSearchResults,
 )
 
 router = APIRouter(tags=["vector_stores"])
@@ -44,6 +46,13 @@ def modify_vector_store(
 ) -> VectorStoreObject:
     store = deps.stores.modify(tenant, vector_store_id, body)
     return VectorStoreObject.from_domain(store, now=deps.clock.now())
+
+
+@router.post("/vector_stores/{vector_store_id}/search")
+def search_vector_store(
+    vector_store_id: str, body: VectorStoreSearchRequest, tenant: Tenant, deps: FileDeps
+) -> VectorStoreSearchResults:
+    return deps.search.search(tenant, vector_store_id, body)
 
 
 @router.delete("/vector_stores/{vector_store_id}")

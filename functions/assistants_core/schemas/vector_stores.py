@@ -213,3 +213,37 @@ class VectorStoreFileContent(WireModel):
     data: list[FileContentPart]
     has_more: bool = False
     next_page: str | None = None
+
+
+class RankingOptions(RequestModel):
+    ranker: Literal["none", "auto", "default-2024-11-15"] = "auto"
+    score_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class VectorStoreSearchRequest(RequestModel):
+    query: str | list[str]
+    rewrite_query: bool = False
+    max_num_results: int = Field(default=10, ge=1, le=50)
+    filters: dict[str, Any] | None = None
+    ranking_options: RankingOptions | None = None
+
+
+class SearchResultContent(WireModel):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class SearchResultItem(WireModel):
+    file_id: str
+    filename: str
+    score: float
+    attributes: dict[str, AttributeValue] | None
+    content: list[SearchResultContent]
+
+
+class VectorStoreSearchResults(WireModel):
+    object: Literal["vector_store.search_results.page"] = "vector_store.search_results.page"
+    search_query: list[str]
+    data: list[SearchResultItem]
+    has_more: bool = False
+    next_page: str | None = None

@@ -87,6 +87,7 @@ bench: venv model
 	$(PY) -m bench.run_cost
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.worker_throughput $(WORKER_BENCH_ARGS)
+	$(PY) -m bench.vector_search
 
 clean:
 	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache

@@ -33,3 +33,8 @@ def test_minilm_on_vllm_pooling_runner() -> None:
     assert dot(question, question) == pytest.approx(1.0, abs=1e-4)
     assert dot(question, answer) > dot(question, unrelated) + 0.3
     assert dot(long, long) == pytest.approx(1.0, abs=1e-4)
+    # The API embeds search queries with the same model in numpy: the same vectors.
+    from assistants_core.adapters.minilm_numpy import NumpyMiniLm
+
+    in_numpy = NumpyMiniLm(bundled_minilm_path()).embed(["What is the capital of France?"])[0]
+    assert dot(question, in_numpy) > 0.999

@@ -10,11 +10,10 @@ Attributes are the dataclass fields (None is not stored); enums are stored by va
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
-from enum import Enum
 from typing import Any, TypeVar
 
 from assistants_core.adapters.dynamodb.expressions import Item
+from assistants_core.adapters.dynamodb.items import _from_attributes, _to_attributes
 from assistants_core.domain.files import StoredFile, Upload, UploadPart, UploadStatus
 
 T = TypeVar("T")
@@ -37,23 +36,16 @@ def upload_pk(upload_id: str) -> str:
     return f"UPLOAD#{upload_id}"
 
 
+_NO_JSON_FIELDS: frozenset[str] = frozenset()
+
+
 def attributes_of(obj: Any) -> Item:
-    """The stored attributes of a domain dataclass."""
-    values = {field.name: getattr(obj, field.name) for field in fields(obj)}
-    return {
-        name: value.value if isinstance(value, Enum) else value
-        for name, value in values.items()
-        if value is not None
-    }
+    """The stored attributes of a domain dataclass (the mapper ``items.py`` uses, no JSON fields)."""
+    return _to_attributes(obj, _NO_JSON_FIELDS)
 
 
 def from_attributes(cls: type[T], item: Mapping[str, Any], **overrides: Any) -> T:
-    kwargs = {
-        field.name: item[field.name]
-        for field in fields(cls)  # type: ignore[arg-type]
-        if field.name in item and field.name not in overrides
-    }
-    return cls(**kwargs, **overrides)
+    return _from_attributes(cls, item, _NO_JSON_FIELDS, **overrides)
 
 
 def file_to_item(file: StoredFile) -> Item:

@@ -48,6 +48,9 @@ def test_file_round_trip(client: OpenAI, local_stack: LocalStackHandle) -> None:
         "processed",
     )
     assert client.files.retrieve(created.id) == created
+    # Optional, not nullable in OpenAI's spec: absent rather than null when the file does not expire.
+    raw = client.files.with_raw_response.retrieve(created.id).http_response.json()
+    assert "expires_at" not in raw and "status_details" not in raw
     assert client.files.content(created.id).read() == body
     assert f"files/{created.id}" in stored_file_keys(local_stack)
     deleted = client.files.delete(created.id)
@@ -80,6 +83,23 @@ def test_list_filters_by_purpose_and_pages(other_client: OpenAI) -> None:
     assert walked == [file.id for file in made] + [batch.id]
     for file in [*made, batch]:
         other_client.files.delete(file.id)
+
+
+def test_expires_after(client: OpenAI) -> None:
+    created = client.files.create(
+        file=("short.txt", b"short-lived"),
+        purpose="assistants",
+        expires_after={"anchor": "created_at", "seconds": 3600},
+    )
+    assert created.expires_at == created.created_at + 3600
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.files.create(
+            file=("short.txt", b"x"),
+            purpose="assistants",
+            expires_after={"anchor": "created_at", "seconds": 60},
+        )
+    assert raised.value.param == "expires_after.seconds"  # type: ignore[attr-defined]
+    client.files.delete(created.id)
 
 
 def test_other_tenant_gets_404(client: OpenAI, other_client: OpenAI) -> None:

@@ -3,9 +3,9 @@ UploadPart, CreateUploadRequest, CompleteUploadRequest)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from assistants_core.domain.files import StoredFile, Upload, UploadPart
 from assistants_core.schemas.common import RequestModel, WireModel
@@ -26,6 +26,16 @@ class FileObject(WireModel):
     purpose: str
     status: Literal["uploaded", "processed", "error"] = "processed"
     status_details: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        """``expires_at`` and ``status_details`` are optional but not nullable in OpenAI's spec: leave them
+        out rather than send null. (No return annotation: pydantic then keeps the model's schema.)"""
+        data: dict[str, Any] = handler(self)
+        for name in ("expires_at", "status_details"):
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
 
     @classmethod
     def from_domain(cls, file: StoredFile) -> FileObject:

@@ -26,6 +26,7 @@ from assistants_core.file_ports import (
     Embedder,
     FileRepository,
     IngestionQueueConsumer,
+    IngestionRef,
     ObjectStore,
     ReceivedIngestion,
     VectorStoreRepository,
@@ -46,6 +47,8 @@ class IngestionConfig:
     max_attempts: int = 3
     embedding_batch_size: int = 32
     receive_wait_seconds: int = 20
+    # A file in progress this long without a live claim has lost its message: it is sent again.
+    stalled_after_seconds: int = 600
 
 
 class LostClaimError(Exception):
@@ -89,12 +92,29 @@ class IngestionConsumer:
         return [self.handle(message) for message in messages]
 
     def run_forever(self, stop: threading.Event) -> None:
+        next_sweep = 0.0
         while not stop.is_set():
             try:
+                if self._clock.now() >= next_sweep:
+                    self.requeue_stalled()
+                    next_sweep = self._clock.now() + self._config.stalled_after_seconds / 2
                 self.run_once()
             except Exception:  # a storage outage must not kill the worker: wait and poll again
                 logger.exception("ingestion receive loop failed")
                 stop.wait(RETRY_VISIBILITY_SECONDS)
+
+    def requeue_stalled(self) -> int:
+        """Send again the message of every file in progress for longer than ``stalled_after_seconds`` whose
+        claim is absent or ran out: its message was lost (the API died between adding the file and sending
+        it) or died in the DLQ. A duplicate is harmless (the claim decides). Returns how many were sent."""
+        now = self._clock.now()
+        cutoff = now - self._config.stalled_after_seconds
+        sent = 0
+        for file in self._stores.list_in_progress_files(created_before=cutoff):
+            if file.lease_expires_at is None or file.lease_expires_at <= now:
+                self._queue.enqueue_ingestion(IngestionRef(file.vector_store_id, file.id))
+                sent += 1
+        return sent
 
     def handle(self, message: ReceivedIngestion) -> Outcome:
         ref = message.ref

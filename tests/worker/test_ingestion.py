@@ -19,7 +19,7 @@ from assistants_core.adapters.s3_chunks import S3ChunkIndex, chunks_key
 from assistants_core.adapters.s3_objects import S3ObjectStore
 from assistants_core.adapters.sqs_ingestion import SqsIngestionQueue
 from assistants_core.domain.errors import StorageError
-from assistants_core.domain.vector_stores import FileStatus
+from assistants_core.domain.vector_stores import FileStatus, VectorStoreFile
 from assistants_core.file_ports import IngestionRef, ReceivedIngestion
 from assistants_core.schemas.vector_stores import CreateFileBatchRequest, CreateVectorStoreRequest
 from assistants_core.services.files import FileService
@@ -326,3 +326,24 @@ def test_a_storage_error_releases_the_claim_for_a_retry(
     world.redeliver_all()
     assert [outcome.status for outcome in consumer.run_once()] == ["completed"]
     assert world.counts(store) == (0, 1, 0, 0)
+
+
+def test_a_lost_message_is_sent_again_by_the_stalled_sweep(world: World) -> None:
+    lost = world.upload("lost.txt", b"the API died before sending my message")
+    claimed = world.upload("claimed.txt", b"a worker is on it")
+    store = world.store_with()
+    for file_id in (lost, claimed):  # added as the API does, but no message was sent (the API died)
+        file = VectorStoreFile(
+            id=file_id, owner=OWNER, vector_store_id=store, created_at=int(world.clock.now())
+        )
+        assert world.repository.add_file(file)
+    consumer = world.consumer(stalled_after_seconds=600)
+    assert consumer.requeue_stalled() == 0  # too recent to be stalled
+    world.clock.advance(601)
+    assert world.repository.claim_file(store, claimed, lease_seconds=LEASE, now=world.clock.now())
+    assert consumer.requeue_stalled() == 1  # the claimed one has a live lease
+    assert [outcome.status for outcome in consumer.run_once()] == ["completed"]
+    assert world.status(store, lost) is FileStatus.COMPLETED
+    assert [
+        file.id for file in world.repository.list_in_progress_files(created_before=world.clock.now())
+    ] == [claimed]

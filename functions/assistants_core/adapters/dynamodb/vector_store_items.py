@@ -5,6 +5,9 @@ VS#<vs_id>     / VS                  vector store, counters per file status + us
 VS#<vs_id>     / FILE#<file_id>      a file in the store (status, usage_bytes, last_error, attributes)
 VS#<vs_id>     / BATCH#<batch_id>    a file batch, counters per file status
 FILE#<file_id> / VS#<vs_id>          link: the stores a file is in (deleting the file detaches it)
+
+A store file in progress is also in the sparse index GSI2 (``INGESTING`` / ``<created_at>#<vs>#<file>``),
+so a lost ingestion message can be found and sent again without a scan; finishing removes it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ STORE_FILE_PREFIX = "FILE#"
 BATCH_PREFIX = "BATCH#"
 LINK_PREFIX = "VS#"
 COUNTER_NAMES = tuple(status.value for status in FileStatus)
+INGESTING_PARTITION = "INGESTING"
+INGESTING_INDEX = "GSI2"
 
 
 def store_pk(vector_store_id: str) -> str:
@@ -113,6 +118,14 @@ def store_file_to_item(file: VectorStoreFile) -> Item:
         "filename": file.filename,
         "attempts": file.attempts,
         "lease_expires_at": file.lease_expires_at,
+        **(
+            {
+                "GSI2PK": INGESTING_PARTITION,
+                "GSI2SK": f"{file.created_at:012d}#{file.vector_store_id}#{file.id}",
+            }
+            if file.status is FileStatus.IN_PROGRESS
+            else {}
+        ),
     }
 
 

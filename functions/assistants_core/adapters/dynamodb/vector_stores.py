@@ -239,6 +239,8 @@ class DynamoVectorStoreRepository:
         update.set("usage_bytes", usage_bytes)
         update.set("last_error", last_error)
         update.remove("lease_expires_at")
+        update.remove("GSI2PK")  # out of the in-progress index
+        update.remove("GSI2SK")
         condition = _status_is(update, FileStatus.IN_PROGRESS)
         if claimed_attempt is not None:
             condition += f" AND {update.name('attempts')} = {update.value(claimed_attempt)}"
@@ -296,6 +298,18 @@ class DynamoVectorStoreRepository:
         except ConditionFailedError:
             return False
         return True
+
+    def list_in_progress_files(self, *, created_before: float, limit: int = 100) -> list[VectorStoreFile]:
+        """Store files still in progress that were added before ``created_before``, oldest first (GSI2)."""
+        items = self._table.query(
+            partition=("GSI2PK", keys.INGESTING_PARTITION),
+            sort_attribute="GSI2SK",
+            prefix="",
+            upper=f"{int(created_before):012d}~",
+            want=limit,
+            index=keys.INGESTING_INDEX,
+        )
+        return [keys.store_file_from_item(item) for item in items]
 
     def stores_of_file(self, file_id: str) -> list[str]:
         items = self._table.query(

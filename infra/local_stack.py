@@ -48,6 +48,7 @@ log = logging.getLogger("infra.local_stack")
 # A zero-argument factory composing the app exactly as the Lambda handler does, from ASSISTANTS_* variables.
 API_APP_FACTORY = "infra.local_api:create_local_app"
 WORKER_MODULE = "gpu_worker.main"
+INGESTION_MODULE = "gpu_worker.ingestion.main"
 CHILD_STOP_TIMEOUT_SECONDS = 30.0  # the worker drains in-flight runs first
 READY_POLL_SECONDS = 0.2
 
@@ -246,6 +247,7 @@ def start_local_stack(
             table_name=names.table_name,
             bucket_name=names.bucket_name,
             run_queue_url=names.run_queue_url,
+            ingestion_queue_url=names.ingestion_queue_url,
         )
         stack = LocalStack(
             base_url=f"http://{host}:{api_port}/v1",
@@ -266,6 +268,11 @@ def start_local_stack(
             stack.children["worker"] = _start_child(
                 [sys.executable, "-m", WORKER_MODULE, "--engine", worker_engine],
                 local_env.child_process_environment(worker_environment),
+            )
+            # Vector-store file ingestion (issue 12): parse, chunk, embed (all-MiniLM-L6-v2 on vLLM), index.
+            stack.children["ingestion"] = _start_child(
+                [sys.executable, "-m", INGESTION_MODULE],
+                local_env.child_process_environment(local_env.ingestion_environment(resources)),
             )
         stack.sweeper = PeriodicTask("sweeper", build_local_sweep(resources), sweep_interval_seconds)
         stack.sweeper.start()

@@ -12,6 +12,7 @@ from api.deps import ApiDependencies
 from api.errors import DOCUMENTED_ERRORS, document_errors, install_error_handlers
 from api.playground import PLAYGROUND_PATH, mount_playground
 from api.routers import assistants, messages, models, runs, steps, threads
+from api.routers.file_routers import FILE_ROUTERS
 from api.security_headers import SecurityHeadersMiddleware
 
 # Headers a browser app may read from responses (the SDKs read request ids and rate-limit hints).
@@ -43,6 +44,8 @@ def create_app(dependencies: ApiDependencies) -> FastAPI:
     for router in (assistants.router, runs.router, threads.router, messages.router, steps.router):
         app.include_router(router, prefix="/v1", responses=DOCUMENTED_ERRORS)
     app.include_router(models.router, prefix="/v1", responses=DOCUMENTED_ERRORS)
+    for router in FILE_ROUTERS:
+        app.include_router(router, prefix="/v1", responses=DOCUMENTED_ERRORS)
     mount_playground(app)
     _document_error_responses(app)
     app.add_middleware(ApiKeyMiddleware, authenticator=dependencies.authenticator, quotas=dependencies.quotas)

@@ -8,6 +8,7 @@ from functools import lru_cache
 from fastapi import Request
 
 from api.auth import ApiKeyAuthenticator
+from api.file_deps import FileServices, build_file_services
 from assistants_core.adapters.aws import AwsClients, make_aws_clients
 from assistants_core.adapters.dynamodb import (
     DynamoAssistantRepository,
@@ -48,6 +49,7 @@ class ApiDependencies:
     tool_outputs: ToolOutputService
     steps: StepService
     quotas: TenantQuotas
+    file_services: FileServices
     authenticator: ApiKeyAuthenticator
     cors_allow_origins: list[str]
     clients: AwsClients
@@ -134,6 +136,7 @@ def build_dependencies(
         authenticator=ApiKeyAuthenticator(
             settings.api_key_hashes, allow_weak_keys=settings.allow_weak_api_keys
         ),
+        file_services=build_file_services(settings, clients, table, clock),
         cors_allow_origins=[
             origin.strip() for origin in settings.cors_allow_origins.split(",") if origin.strip()
         ],

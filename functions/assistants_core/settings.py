@@ -67,6 +67,12 @@ class ApiSettings(AwsSettings):
     tenant_requests_per_minute: int = Field(default=1200, ge=0)
     tenant_max_active_runs: int = Field(default=50, ge=0)
     tenant_max_open_streams: int = Field(default=20, ge=0)
+    # SQS queue of vector-store file ingestion (parse, chunk, embed, index). Unset: files added to a vector
+    # store fail at once with a server_error (nothing can ingest them).
+    ingestion_queue_url: str | None = None
+    # The sentence-embedding model folder of the ingestion worker (search embeds queries with it, in numpy).
+    # Unset: vector store search answers 400.
+    embedding_model_path: str | None = None
 
 
 class WorkerSettings(AwsSettings):
@@ -140,6 +146,19 @@ class WorkerDeploySettings(BaseSettings):
         return f"{self.model_repo.replace('/', '--')}@{self.model_revision}"
 
 
+class IngestionWorkerSettings(AwsSettings):
+    """The vector-store ingestion worker (gpu_worker/ingestion): parse, chunk, embed, index."""
+
+    ingestion_queue_url: str
+    # Folder of the sentence-embedding model vLLM's pooling runner loads (safetensors + tokenizer.json).
+    embedding_model_path: str
+    # A claimed file is the worker's for this long (renewed between embedding batches); then another may
+    # take it over. A file claimed more than ``ingestion_max_attempts`` times fails with server_error.
+    ingestion_lease_seconds: int = Field(default=120, gt=0)
+    ingestion_max_attempts: int = Field(default=3, gt=0)
+    embedding_batch_size: int = Field(default=32, gt=0)
+
+
 class SweeperSettings(AwsSettings):
     """The scheduled sweeper Lambda."""
 
@@ -154,6 +173,11 @@ def get_api_settings() -> ApiSettings:
 @lru_cache(maxsize=1)
 def get_worker_settings() -> WorkerSettings:
     return WorkerSettings()  # type: ignore[call-arg]
+
+
+@lru_cache(maxsize=1)
+def get_ingestion_worker_settings() -> IngestionWorkerSettings:
+    return IngestionWorkerSettings()  # type: ignore[call-arg]
 
 
 @lru_cache(maxsize=1)

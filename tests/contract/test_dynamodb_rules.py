@@ -24,7 +24,7 @@ from assistants_core.settings import ApiSettings, AwsSettings
 from infra.aws_resources import ResourceNames
 from tests.contract.dynamodb_rules import DynamoDbRules, answer_read_with_error, inject_error, raise_on_send
 
-KEY = "sk-storage-rules"
+KEY = "sk-storage-rules-0123456789abcdefghijklmnopqrstuvwxyz"
 API_GATEWAY_TIMEOUT_SECONDS = 29
 EMOJI = "\U0001f600"  # 4 bytes of UTF-8, 12 as escaped JSON
 EURO = "\u20ac"  # 3 bytes of UTF-8, 6 as escaped JSON
@@ -55,6 +55,10 @@ def harness(aws_clients: AwsClients, aws_resources: ResourceNames) -> Iterator[R
         bucket_name=aws_resources.bucket_name,
         run_queue_url=aws_resources.run_queue_url,
         api_key_hashes=f"{hash_api_key(KEY)}:tenant",
+        # The quotas' counter writes would be counted by the injected errors below.
+        tenant_requests_per_minute=0,
+        tenant_max_active_runs=0,
+        tenant_max_open_streams=0,
     )
     rules = DynamoDbRules().install(aws_clients.dynamodb)
     app = create_app(build_dependencies(settings, clients=aws_clients))

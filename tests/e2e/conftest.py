@@ -28,6 +28,7 @@ from api.auth import hash_api_key
 from api.deps import ApiDependencies, build_dependencies
 from assistants_core.adapters.aws import AwsClients, make_aws_clients
 from assistants_core.settings import ApiSettings, AwsSettings, get_api_settings
+from gpu_worker.ingestion.embedders import bundled_minilm_path
 from infra import moto_dynamodb
 from infra.aws_resources import ResourceNames, create_resources
 from tests.e2e.conformance import RECORDER, Report, build_report, summary_lines
@@ -97,6 +98,8 @@ def running_local_stack() -> Iterator[LocalStackHandle]:
             "ASSISTANTS_TABLE_NAME": resources.table_name,
             "ASSISTANTS_BUCKET_NAME": resources.bucket_name,
             "ASSISTANTS_RUN_QUEUE_URL": resources.run_queue_url,
+            "ASSISTANTS_INGESTION_QUEUE_URL": resources.ingestion_queue_url,
+            "ASSISTANTS_EMBEDDING_MODEL_PATH": str(bundled_minilm_path()),
             "ASSISTANTS_API_KEY_HASHES": (
                 f"{hash_api_key(API_KEY)}:tenant-one,{hash_api_key(OTHER_API_KEY)}:tenant-two"
             ),

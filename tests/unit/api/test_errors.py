@@ -233,8 +233,8 @@ def test_run_on_unknown_assistant_is_404_naming_assistant_id(api: ApiHarness) ->
 
 
 def test_unknown_route_is_404_in_openai_shape(api: ApiHarness) -> None:
-    error = error_of(api.get("/files"), 404)
-    assert error["message"] == "Invalid URL (GET /v1/files)"
+    error = error_of(api.get("/batches"), 404)
+    assert error["message"] == "Invalid URL (GET /v1/batches)"
 
 
 def test_uncaught_exception_is_500_server_error_without_internals(

@@ -118,7 +118,9 @@ def test_writes_survive_a_restart_and_a_queued_run_completes_after_it(
     snapshot of what is stored (items, S3 bodies, queued messages), which is replayed instead."""
     first = StackProcess(tmp_path, "--no-worker")
     stacks.append(first)
-    assistant = first.post("/assistants", {"model": "scripted", "name": "kept", "instructions": "hi"})
+    assistant = first.post(
+        "/assistants", {"model": local_env.SERVED_MODEL, "name": "kept", "instructions": "hi"}
+    )
     thread = first.post(
         "/threads", {"messages": [{"role": "user", "content": "first"}], "metadata": {"k": "v"}}
     )
@@ -155,8 +157,8 @@ def test_a_run_in_flight_when_the_stack_died_completes_once_after_the_restart(
 ) -> None:
     first = StackProcess(tmp_path, "--worker-engine", "scripted", environment=FAST_LEASE)
     stacks.append(first)
-    assistant = first.post("/assistants", {"model": "scripted"})
-    # ~5 s of scripted generation (0.01 s a word), within the worker's default 512-token completion cap
+    assistant = first.post("/assistants", {"model": local_env.SERVED_MODEL})
+    # ~5 s of scripted generation (0.01 s a word), within the local stack's 1024-token default completion cap
     long_text = " ".join(f"w{index}" for index in range(480))
     run = first.post(
         "/threads/runs",
@@ -182,7 +184,7 @@ def test_a_run_in_flight_when_the_stack_died_completes_once_after_the_restart(
 def test_fresh_starts_empty(stacks: list[StackProcess], tmp_path: Path) -> None:
     first = StackProcess(tmp_path, "--no-worker")
     stacks.append(first)
-    assistant = first.post("/assistants", {"model": "scripted"})
+    assistant = first.post("/assistants", {"model": local_env.SERVED_MODEL})
     first.stop()
     second = StackProcess(tmp_path, "--no-worker")
     stacks.append(second)

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
-from assistants_core.settings import ApiSettings, SweeperSettings, WorkerDeploySettings, WorkerSettings
+from assistants_core.settings import (
+    ApiSettings,
+    IngestionWorkerSettings,
+    SweeperSettings,
+    WorkerDeploySettings,
+    WorkerSettings,
+)
 from infra import local_env
 from infra.local_env import LocalStackSettings
 
@@ -26,7 +32,15 @@ def _environment_names(settings_class: type[BaseSettings]) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "settings_class", [ApiSettings, WorkerSettings, SweeperSettings, WorkerDeploySettings, LocalStackSettings]
+    "settings_class",
+    [
+        ApiSettings,
+        WorkerSettings,
+        SweeperSettings,
+        WorkerDeploySettings,
+        LocalStackSettings,
+        IngestionWorkerSettings,
+    ],
 )
 def test_every_environment_variable_is_in_the_configuration_table(settings_class: type[BaseSettings]) -> None:
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", README, flags=re.MULTILINE))

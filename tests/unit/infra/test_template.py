@@ -267,8 +267,8 @@ def test_every_function_logs_to_its_own_group_with_retention(resources: dict[str
 @pytest.mark.parametrize(
     ("function_name", "allowed_targets"),
     [
-        ("ApiFunction", {"Table", "BodyBucket", "RunQueue"}),
-        ("StreamFunction", {"Table", "BodyBucket", "RunQueue"}),
+        ("ApiFunction", {"Table", "BodyBucket", "RunQueue", "IngestionQueue"}),
+        ("StreamFunction", {"Table", "BodyBucket", "RunQueue", "IngestionQueue"}),
         ("SweeperFunction", {"Table", "RunQueue"}),
         ("DlqFunction", {"Table", "DeadLetterQueue"}),
     ],
@@ -295,8 +295,10 @@ def test_only_the_api_and_sweeper_may_send_to_the_run_queue(transformed: dict[st
         for statement in _role_statements(transformed, function_name):
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if any(action.startswith("sqs:SendMessage") for action in actions):
-                assert _referenced_logical_ids(statement["Resource"]) == {"RunQueue"}
-                senders.add(function_name)
+                queues = _referenced_logical_ids(statement["Resource"])
+                assert queues in ({"RunQueue"}, {"IngestionQueue"})  # files added to vector stores: API only
+                if queues == {"RunQueue"}:
+                    senders.add(function_name)
     assert senders == {"ApiFunction", "StreamFunction", "SweeperFunction"}
 
 
@@ -354,7 +356,8 @@ def test_worker_policy_grants_queue_consumption_table_access_and_body_storage(
                 grants.setdefault(target, set()).update(
                     statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 )
-    assert set(grants) == {"RunQueue", "Table", "BodyBucket"}
+    assert set(grants) == {"RunQueue", "Table", "BodyBucket", "IngestionQueue"}
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= grants["IngestionQueue"]
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} <= grants["RunQueue"]
     assert {"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"} <= grants["Table"]
     # finish_run uploads a long reply; forget_uploaded_bodies lists and deletes an upload whose write lost.
@@ -363,6 +366,11 @@ def test_worker_policy_grants_queue_consumption_table_access_and_body_storage(
     for statement in body_statements:
         if statement["Action"] == "s3:ListBucket":
             assert statement["Condition"] == {"StringLike": {"s3:prefix": "threads/*"}}
+        elif statement["Sid"] == "ReadFilesWriteChunks":  # ingestion reads files/, writes vectors/
+            assert statement["Resource"] == [
+                {"Fn::Sub": "${BodyBucket.Arn}/files/*"},
+                {"Fn::Sub": "${BodyBucket.Arn}/vectors/*"},
+            ]
         else:
             assert statement["Resource"] == {"Fn::Sub": "${BodyBucket.Arn}/threads/*"}
 

@@ -1,0 +1,1 @@
+"""Vector-store file ingestion: parse -> chunk -> embed -> index, driven by the ingestion queue."""

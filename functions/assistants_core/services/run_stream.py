@@ -21,6 +21,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from assistants_core.domain import ids
+from assistants_core.domain.models import Run
 from assistants_core.domain.run_events import STREAM_CLOSING_STATUSES, RunEvent
 from assistants_core.domain.status import RunStatus
 from assistants_core.ports import RunEventLog, RunRepository
@@ -67,16 +68,26 @@ class RunStreamService:
     def stream_after(
         self, owner: str, thread_id: str, run_id: str, after_seq: int
     ) -> AsyncIterator[RunEvent]:
-        """The events of an existing run after ``after_seq`` (404 for an unknown or foreign run)."""
-        self._runs.retrieve(owner, thread_id, run_id)
-        return self._follow(thread_id, run_id, after_seq=max(0, after_seq))
+        """The events of an existing run after ``after_seq`` (404 for an unknown or foreign run). A run nobody
+        streamed yet has no event log: it is marked streamed (its changes are logged from then on) and the
+        stream starts with its status event as marked (the catch-up)."""
+        run = self._runs.retrieve(owner, thread_id, run_id)
+        catch_up = None if run.streamed else self._run_repository.mark_streamed(run)
+        return self._follow(thread_id, run_id, after_seq=max(0, after_seq), catch_up=catch_up)
 
     def cursor(self, thread_id: str, run_id: str) -> int:
         """The newest sequence number: ``stream_after(..., cursor)`` streams only what happens from now on."""
         require_id(thread_id, ids.THREAD, param="thread_id")
         return self._log.last_seq(thread_id, run_id)
 
-    async def _follow(self, thread_id: str, run_id: str, *, after_seq: int) -> AsyncIterator[RunEvent]:
+    async def _follow(
+        self, thread_id: str, run_id: str, *, after_seq: int, catch_up: Run | None = None
+    ) -> AsyncIterator[RunEvent]:
+        if catch_up is not None:
+            caught = run_event(catch_up)
+            yield RunEvent(seq=0, event=caught.event, data=caught.data, attempt=caught.attempt)
+            if catch_up.status in STREAM_CLOSING_STATUSES:
+                return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._max_stream_seconds
         next_run_check = loop.time() + self._run_check_seconds

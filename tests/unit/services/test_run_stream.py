@@ -46,7 +46,7 @@ async def _no_sleep(_: float) -> None:
 
 
 def streamed(status: RunStatus, events: list[tuple[str, int]], after_seq: int) -> list[tuple[int, str]]:
-    runs = FakeRuns(make_run(THREAD, status=status))
+    runs = FakeRuns(make_run(THREAD, status=status, stream_log_seq=0))  # a streamed run: it has a log
     service = RunStreamService(
         runs,  # type: ignore[arg-type]
         runs,  # type: ignore[arg-type]

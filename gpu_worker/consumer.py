@@ -97,6 +97,7 @@ class RunConsumer:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._pool: ThreadPoolExecutor | None = None
+        self._abandoned_poll: asyncio.Future[list[ReceivedRun]] | None = None
         self.finished_runs = 0
         self._deleter = MessageDeleter(
             queue, self._blocking, linger_seconds=config.delete_linger_seconds, batched=config.batched_deletes
@@ -112,7 +113,7 @@ class RunConsumer:
             concurrent_claims=config.concurrent_claims,
         )
         self._watch = StatusWatch(
-            statuses if statuses is not None else PerRunStatusReader(runs),
+            statuses if statuses is not None and config.batched_status_reads else PerRunStatusReader(runs),
             self._blocking,
             interval_seconds=config.cancel_poll_seconds,
             worker_id=worker_id,
@@ -182,6 +183,19 @@ class RunConsumer:
             watching.cancel()
             await asyncio.gather(watching, return_exceptions=True)
             await self._deleter.close()
+            await self._hand_back_abandoned_poll()
+
+    async def _hand_back_abandoned_poll(self) -> None:
+        """A long poll left running at ``stop()``: its messages are made visible again at once, not hidden
+        from other consumers until their visibility timeout."""
+        polling, self._abandoned_poll = self._abandoned_poll, None
+        if polling is None:
+            return
+        try:
+            received = await polling
+        except AssistantsError:
+            return
+        await self._intake.hand_back(received)
 
     def _receiving(self, deadline: float | None) -> bool:
         """False once ``stop()`` was called or the receive deadline passed."""
@@ -250,19 +264,15 @@ class RunConsumer:
             stopped.cancel()
         if polling.done():
             return polling.result()
-        # Its thread finishes the poll; what it receives comes back after the visibility timeout.
-        polling.cancel()
+        self._abandoned_poll = polling  # what it still brings is handed back when the consumer ends
         return None
 
     async def _accept_batch(self, received: list[ReceivedRun], deadline: float | None) -> bool:
         """Claim the received runs (concurrently) and start them; False when storage failed for one of them
         (its message comes back when its visibility runs out). A batch that arrives after ``stop()`` (or
-        the deadline) is left unclaimed the same way, for another consumer."""
+        the deadline) is handed back unclaimed (visible again at once), for another consumer."""
         if received and not self._receiving(deadline):
-            for delivery in received:
-                logger.info(
-                    "message left unclaimed: consumer stopping", extra={"run_id": delivery.ref.run_id}
-                )
+            await self._intake.hand_back(received)
             return True
         claimed, answered = await self._intake.claim_batch(received)
         for delivery, run in claimed:

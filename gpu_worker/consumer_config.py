@@ -41,6 +41,7 @@ class ConsumerConfig:
     # Finished runs' messages are deleted together when they finish within this long of each other.
     delete_linger_seconds: float = 0.02
     # The throughput changes, each of which a benchmark turns off to measure it against the old behaviour.
+    batched_status_reads: bool = True
     batched_deletes: bool = True
     concurrent_claims: bool = True
     long_poll_while_busy: bool = True

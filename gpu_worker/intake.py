@@ -109,6 +109,15 @@ class Intake:
         )
         return received
 
+    async def hand_back(self, received: Sequence[ReceivedRun]) -> None:
+        """Messages received but not to be claimed (the consumer is stopping): visible again at once."""
+        for delivery in received:
+            logger.info("message handed back: consumer stopping", extra={"run_id": delivery.ref.run_id})
+            try:
+                await self._blocking(self._queue.extend_visibility, delivery.receipt_handle, 0)
+            except AssistantsError:
+                logger.warning("hand-back failed; the message returns after its visibility timeout")
+
     async def claim_batch(
         self, received: Sequence[ReceivedRun]
     ) -> tuple[list[tuple[ReceivedRun, Run]], bool]:

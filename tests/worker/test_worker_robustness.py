@@ -225,6 +225,9 @@ def test_a_batch_received_after_stop_is_not_claimed(world: World, monkeypatch: p
 
     assert world.stored(run).status == RunStatus.QUEUED
     assert engine.prompts == {}
+    monkeypatch.undo()
+    # Handed back: visible again at once, not hidden from other consumers for its visibility timeout.
+    assert [d.ref.run_id for d in world.queue.receive_runs(max_messages=10, wait_seconds=0)] == [run.id]
 
 
 # -- 7: the completion budget is per run ---------------------------------------------------------------------

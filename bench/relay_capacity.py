@@ -4,17 +4,18 @@ against the previous behaviour side by side in one run.
     PYTHONPATH=functions:. .venv/bin/python -m bench.relay_capacity [--runs 32,128] [--tokens 512]
         [--tokens-per-second 100] [--claim-levels 1,8,32] [--quick]
 
-On the local stack's moto (``bench.local.running_api_stack``; moto serves from threads of this process, the
-API process is not used: runs are created with the API's own services in this process), with the scripted
+On moto in a child process (``bench.local.moto_in_child_process``: the worker in this process does not share
+its interpreter with moto; runs are created with the API's own services in this process), with the scripted
 engine offering ``--tokens-per-second`` per run (a GPU-like rate; it costs almost no CPU):
 
 1. relay capacity, for each N of ``--runs``: N non-streamed runs (``POST /threads/runs`` through the API
    service) are queued, then ONE consumer wired as in production (``gpu_worker.wiring.build_consumer``,
    ``max_concurrent_runs`` N) receives, claims, generates and finishes them. Delivered/offered = the runs'
    tokens over the sum of their claim -> finished times, divided by the offered per-run rate (1.00: every run
-   relayed at the engine's pace, final write included). Consumer CPU: CPU seconds of this process's threads
-   other than moto's (``/proc/self/task``) during the phase, minus the engine's own (the same N generations
-   driven directly, measured first), per run and per 1,000 tokens. Variants, side by side:
+   relayed at the engine's pace, final write included; the engine alone's own ratio shows what the machine
+   allows). Consumer CPU: CPU seconds of this process (moto runs in another; the runs are created before)
+   during the phase, minus the engine's own (the same N generations driven directly, measured first), per
+   run and per 1,000 tokens. Variants, side by side:
    ``this change``: the defaults; ``previous``: per-run status reads, claims one after another, no long poll
    while busy, single deletes, the loop's default executor and botocore's default 10-connection pool
    (``ConsumerConfig`` switches), i.e. the consumer as it was (its event log only for streamed runs, so
@@ -30,8 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +43,7 @@ from assistants_core.adapters.aws import make_aws_clients
 from assistants_core.schemas.assistants import CreateAssistantRequest
 from assistants_core.schemas.runs import CreateThreadAndRunRequest
 from assistants_core.settings import WorkerSettings
-from bench.local import api_settings, running_api_stack, worker_settings
+from bench.local import api_settings_for, moto_in_child_process, worker_settings_for
 from bench.report import format_table, percentile, ratio
 from gpu_worker.consumer import ConsumerConfig, RunConsumer, pool_size
 from gpu_worker.engines.base import ChatMessage, SamplingOptions
@@ -61,7 +60,6 @@ PREVIOUS = {
     "batched_deletes": False,
     "own_thread_pool": False,
 }
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -75,36 +73,15 @@ VARIANTS = [Variant("this change", {}, sized_pool=True), Variant("previous", PRE
 
 
 # -- CPU and pool warnings -------------------------------------------------------------------------------
-def _thread_seconds() -> dict[int, float]:
-    seconds: dict[int, float] = {}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        seconds[int(tid)] = (int(fields[11]) + int(fields[12])) / _TICKS
-    return seconds
-
-
-def _moto_thread_ids() -> set[int]:
-    """Threads that serve moto (werkzeug's server and its request threads): not the consumer's CPU."""
-    ours = {threading.main_thread().native_id}
-    ours |= {t.native_id for t in threading.enumerate() if t.name.startswith(("bench-", "asyncio_"))}
-    return {t.native_id for t in threading.enumerate() if t.native_id not in ours and t.native_id}
-
-
 @contextmanager
 def consumer_cpu() -> Iterator[list[float]]:
-    """CPU seconds of this process's non-moto threads while the block runs (filled when it ends)."""
+    """CPU seconds of this process (moto runs in another) while the block runs (filled when it ends)."""
     result: list[float] = []
-    before = _thread_seconds()
+    before = time.process_time()
     try:
         yield result
     finally:
-        after = _thread_seconds()
-        moto = _moto_thread_ids()
-        result.append(sum(cpu - before.get(tid, 0.0) for tid, cpu in after.items() if tid not in moto))
+        result.append(time.process_time() - before)
 
 
 class PoolFullCounter(logging.Handler):
@@ -311,7 +288,8 @@ def report(
         )
     headers = ["runs", "worker", "delivered tok/s per run", "delivered / offered", "wall ratio"]
     headers += ["consumer CPU ms per run", "CPU ms per 1k tokens", "pool full"]
-    engine_rows = [[n, wall, cpu * 1000 / n] for n, (wall, cpu) in sorted(engine.items())]
+    ideal = arguments.tokens / offered
+    engine_rows = [[n, wall, ideal / wall, cpu * 1000 / n] for n, (wall, cpu) in sorted(engine.items())]
     claim_rows = []
     for (level, name), delays in sorted(
         claims.items(), key=lambda item: (item[0][0], item[0][1] != "this change")
@@ -324,7 +302,7 @@ def report(
             format_table(headers, rows),
             "",
             "Engine alone (the same generations driven directly; its CPU is subtracted above)",
-            format_table(["runs", "wall s", "engine CPU ms per run"], engine_rows),
+            format_table(["runs", "wall s", "delivered / offered", "engine CPU ms per run"], engine_rows),
             "",
             "create -> claim (runs created at once on a long-polling consumer)",
             format_table(["runs at once", "worker", "median ms", "p99 ms"], claim_rows),
@@ -337,12 +315,15 @@ async def bench(arguments: argparse.Namespace) -> str:
     relays: list[Relay] = []
     engine: dict[int, tuple[float, float]] = {}
     claims: dict[tuple[int, str], list[float]] = {}
-    with running_api_stack() as stack, ThreadPoolExecutor(16, thread_name_prefix="bench-create") as creators:
-        api = build_dependencies(api_settings(stack))
+    with (
+        moto_in_child_process() as resources,
+        ThreadPoolExecutor(16, thread_name_prefix="bench-create") as creators,
+    ):
+        api = build_dependencies(api_settings_for(resources, "sk-bench"))
         assistant = api.assistants.create(
             LOCAL_TENANT, CreateAssistantRequest(model="scripted", instructions="Relay.")
         )
-        settings = worker_settings(stack, "scripted", receive_wait_seconds=RECEIVE_WAIT_SECONDS)
+        settings = worker_settings_for(resources, "scripted", receive_wait_seconds=RECEIVE_WAIT_SECONDS)
         for count in arguments.runs:
             engine[count] = await engine_alone(count, arguments.tokens, delay)
             for variant in VARIANTS:

@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from api.deps import ApiDependencies, build_dependencies
@@ -45,6 +45,7 @@ from assistants_core.schemas.runs import CreateThreadAndRunRequest
 from assistants_core.settings import WorkerSettings
 from bench.local import api_settings_for, moto_in_child_process, worker_settings_for
 from bench.report import format_table, percentile, ratio
+from bench.run_times import RunTimes
 from gpu_worker.consumer import ConsumerConfig, RunConsumer, pool_size
 from gpu_worker.engines.base import ChatMessage, SamplingOptions
 from gpu_worker.engines.scripted import ScriptedEngine
@@ -106,38 +107,6 @@ def counting_pool_discards() -> Iterator[PoolFullCounter]:
 
 
 # -- claims and finishes, seen on the worker's clients -----------------------------------------------------
-@dataclass
-class RunTimes:
-    """When the worker's claim of each run (its conditional update) and its final write (a transaction whose
-    first item updates the run) were answered, seen by botocore hooks on the worker's DynamoDB client."""
-
-    claimed_at: dict[str, float] = field(default_factory=dict)
-    finished_at: dict[str, float] = field(default_factory=dict)
-
-    def watch(self, dynamodb: Any) -> None:
-        events = dynamodb.meta.events
-        events.register("after-call.dynamodb.UpdateItem", self._claimed)
-        events.register("before-parameter-build.dynamodb.TransactWriteItems", self._remember_run)
-        events.register("after-call.dynamodb.TransactWriteItems", self._finished)
-
-    def _claimed(self, parsed: Mapping[str, Any], **kwargs: Any) -> None:
-        attributes = parsed.get("Attributes", {})
-        if attributes.get("status") == {"S": "in_progress"} and "SK" in attributes:
-            run_id = attributes["SK"]["S"].removeprefix("RUN#")
-            self.claimed_at.setdefault(run_id, time.perf_counter())
-
-    @staticmethod
-    def _remember_run(params: Mapping[str, Any], context: dict[str, Any], **kwargs: Any) -> None:
-        key = params.get("TransactItems", [{}])[0].get("Update", {}).get("Key", {})
-        if str(key.get("SK", {}).get("S", "")).startswith("RUN#"):
-            context["bench_run_id"] = key["SK"]["S"].removeprefix("RUN#")
-
-    def _finished(self, parsed: Mapping[str, Any], context: dict[str, Any], **kwargs: Any) -> None:
-        run_id = context.get("bench_run_id")
-        if run_id and "Error" not in parsed:
-            self.finished_at[run_id] = time.perf_counter()
-
-
 def build_variant(
     settings: WorkerSettings, engine: ScriptedEngine, variant: Variant, concurrency: int, worker_id: str
 ) -> tuple[RunConsumer, RunTimes]:

@@ -249,7 +249,7 @@ def report(
     )
     return "\n".join(
         [
-            f"Worker throughput, vLLM CPU engine ({SERVED_MODEL}, float32), up to {tokens} tokens per reply",
+            f"Worker throughput, vLLM engine ({SERVED_MODEL}), up to {tokens} tokens per reply",
             format_table(headers, rows),
             "",
             "Time to first token (median, one request at a time)",
@@ -274,8 +274,12 @@ async def bench(stack: LocalStack, arguments: argparse.Namespace) -> str:
     from bench.local import worker_settings
     from gpu_worker.engines.vllm_engine import VllmEngine, VllmEngineConfig
 
+    engine_settings: dict[str, Any] = {"engine_max_model_len": 2048}
+    if arguments.gpu:  # eager: no graph capture at start (the check has minutes, not hours)
+        engine_settings.update(engine_dtype="bfloat16", engine_enforce_eager=True)
+        engine_settings.update(engine_gpu_memory_utilization=0.5)
     settings = worker_settings(
-        stack, str(MODEL_DIR), receive_wait_seconds=RECEIVE_WAIT_SECONDS, engine_max_model_len=2048
+        stack, str(MODEL_DIR), receive_wait_seconds=RECEIVE_WAIT_SECONDS, **engine_settings
     )
     engine = VllmEngine.start(VllmEngineConfig.from_settings(settings))
     try:
@@ -308,6 +312,9 @@ def main() -> None:
     parser.add_argument("--tokens", "--max-tokens", type=int, default=128, help="max tokens per reply (128)")
     parser.add_argument("--ttft-runs", type=int, default=3, help="requests per TTFT median (default 3)")
     parser.add_argument("--quick", action="store_true", help="concurrency 1,8, 32 tokens, 2 TTFT runs")
+    parser.add_argument(
+        "--gpu", action="store_true", help="vLLM's CUDA build: bfloat16, no CPU settings (bench/gpu_check.sh)"
+    )
     arguments = parser.parse_args()
     if arguments.quick:
         arguments.concurrency, arguments.tokens, arguments.ttft_runs = [1, 8], 32, 2
@@ -317,7 +324,8 @@ def main() -> None:
     # context proxies from the moto server break model loading there.
     from bench.local import running_api_stack
 
-    apply_cpu_defaults()
+    if not arguments.gpu:
+        apply_cpu_defaults()
     with running_api_stack() as stack:
         print(asyncio.run(bench(stack, arguments)))
 

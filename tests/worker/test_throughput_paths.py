@@ -101,22 +101,6 @@ def test_one_batched_status_read_covers_every_generating_run(
     assert all(world.stored(run).status == RunStatus.COMPLETED for run in runs)
 
 
-def test_a_cancel_is_seen_by_the_batched_read(world: World) -> None:
-    thread = world.thread_with_messages("stop me")
-    run = world.new_run(thread)
-    engine = ScriptedEngine(token_delay_seconds=0.01, reply_tokens=10_000)
-
-    async def scenario() -> None:
-        worker = asyncio.create_task(world.consumer(engine).run_until_idle())
-        await wait_until(lambda: bool(engine.active_requests))
-        world.runs.transition_run(world.stored(run), RunStatus.CANCELLING)
-        await worker
-
-    asyncio.run(asyncio.wait_for(scenario(), timeout=30))
-    assert world.stored(run).status == RunStatus.CANCELLED
-    assert engine.aborted_requests == [f"{run.id}-1"]
-
-
 def count_calls(monkeypatch: pytest.MonkeyPatch, target: object, name: str) -> list[int]:
     real, calls = getattr(target, name), []
 

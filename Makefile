@@ -86,6 +86,7 @@ WORKER_BENCH_ARGS ?=
 bench: venv model
 	$(PY) -m bench.api_latency
 	$(PY) -m bench.run_cost
+	$(PY) -m bench.relay_capacity
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.worker_throughput $(WORKER_BENCH_ARGS)
 	$(PY) -m bench.tool_stream_latency

@@ -1,15 +1,21 @@
-"""Control-plane cost of one completed run: DynamoDB / SQS / S3 requests counted, priced per 1M runs.
+"""Control-plane cost of one completed run, not streamed and streamed, side by side: DynamoDB / SQS / S3
+requests counted, priced per 1M runs.
 
-    PYTHONPATH=functions:. .venv/bin/python bench/run_cost.py [--runs 20] [--polls 3] [--reply-tokens 64]
+    PYTHONPATH=functions:. .venv/bin/python -m bench.run_cost [--runs 24] [--concurrency 8] [--polls 3]
+        [--reply-tokens 64] [--tokens-per-second 50]
 
-Per run, one at a time, on the local stack's moto (``infra.local_stack.start_local_stack(worker=False)``):
-the client creates a thread with one user message (1 request), creates a run (1), polls the run ``--polls``
-times and lists the thread's messages once to read the reply; in between, the worker (``build_consumer``
-with the deterministic scripted engine, ``--reply-tokens`` tokens, no delay) receives, claims, generates,
-appends the run's stream events (announcements, coalesced text deltas, status changes) and finishes the run.
-The API runs in this process on its own clients, the worker on others, so ``infra.aws_call_counter`` counts
-each side exactly. Not counted: the assistant (created once), the sweeper (a fixed 1/minute schedule), an
-idle worker's empty long polls, and GPU time.
+On the local stack's moto (``infra.local_stack.start_local_stack(worker=False)``), ``--concurrency`` clients
+at a time, each: creates a thread with one user message (1 request), creates a run and then either
+- not streamed: polls the run ``--polls`` times once it is done, or
+- streamed: creates it with ``stream: true`` and reads the stream to its end (the API's stream reader polls
+  the run's event log meanwhile),
+and lists the thread's messages once. ONE worker wired as in production (``build_consumer``, the scripted
+engine, ``--reply-tokens`` tokens at ``--tokens-per-second``) serves them: long-polls, claims, watches all
+its runs with one batched read per interval, generates, writes stream events only for the streamed runs,
+finishes each run in one transaction and deletes messages in batches. The API runs in this process on its
+own clients, the worker on others, so ``infra.aws_call_counter`` counts each side exactly. Not counted: the
+assistant (created once), the sweeper (a fixed 1/minute schedule), the worker's idle long polls before the
+first and after the last run, and GPU time.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +51,8 @@ class Measured:
     api: CallTally = field(default_factory=CallTally)
     worker: CallTally = field(default_factory=CallTally)
     api_requests: int = 0
-    api_seconds: float = 0.0
+    stream_seconds: float = 0.0  # a streaming response bills its Lambda for the whole stream
+    request_seconds: float = 0.0  # one plain request, measured alone (``calibrate``)
     statuses: Counter[str] = field(default_factory=Counter)
 
 
@@ -56,19 +64,64 @@ def api_memory_mb() -> int:
 async def _request(
     client: httpx.AsyncClient, measured: Measured, method: str, path: str, json: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    started = time.perf_counter()
     response = await client.request(method, path, json=json)
-    measured.api_seconds += time.perf_counter() - started
     measured.api_requests += 1
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
 
 
-async def measure(stack: LocalStack, arguments: argparse.Namespace) -> Measured:
+async def _stream(client: httpx.AsyncClient, measured: Measured, path: str, body: dict[str, Any]) -> str:
+    """A ``stream: true`` request read to its end; the last event's name."""
+    started, last = time.perf_counter(), ""
+    async with client.stream("POST", path, json=body) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if line.startswith("event: thread.run."):
+                last = line.removeprefix("event: ")
+    measured.stream_seconds += time.perf_counter() - started
+    measured.api_requests += 1
+    return last
+
+
+async def _one_run(
+    client: httpx.AsyncClient,
+    measured: Measured,
+    assistant_id: str,
+    index: int,
+    *,
+    streamed: bool,
+    polls: int,
+    finished: Callable[[], bool],
+) -> None:
+    """One client's run: create a thread with a message, run it (streamed: read the stream to its end;
+    otherwise poll the run ``polls`` times once it is done), then list the messages."""
+    content = f"Run {index}: please answer at length."
+    thread = await _request(
+        client, measured, "POST", "/threads", json={"messages": [{"role": "user", "content": content}]}
+    )
+    path = f"/threads/{thread['id']}/runs"
+    if streamed:
+        last = await _stream(client, measured, path, {"assistant_id": assistant_id, "stream": True})
+        status = last.removeprefix("thread.run.")
+    else:
+        run = await _request(client, measured, "POST", path, json={"assistant_id": assistant_id})
+        while not finished():  # the wave's runs are done (the client's polls below then see them done)
+            await asyncio.sleep(0.02)
+        for _ in range(polls):
+            run = await _request(client, measured, "GET", f"{path}/{run['id']}")
+        status = run["status"]
+    await _request(client, measured, "GET", f"/threads/{thread['id']}/messages")
+    measured.statuses[status] += 1
+
+
+async def measure(stack: LocalStack, arguments: argparse.Namespace, *, streamed: bool) -> Measured:
+    """``--runs`` runs, ``--concurrency`` clients at a time, on one production-wired worker."""
     measured = Measured()
     api = build_dependencies(api_settings(stack))
-    settings = worker_settings(stack, "scripted", receive_wait_seconds=0, heartbeat_seconds=10.0)
+    settings = worker_settings(
+        stack, "scripted", max_concurrent_runs=max(arguments.concurrency, 1), heartbeat_seconds=10.0
+    )
     worker_clients = make_aws_clients(settings)
     engine = ScriptedEngine(
         reply_tokens=arguments.reply_tokens, token_delay_seconds=1.0 / arguments.tokens_per_second
@@ -81,40 +134,50 @@ async def measure(stack: LocalStack, arguments: argparse.Namespace) -> Measured:
         with (
             counting_aws_calls(api.clients) as api_counter,
             counting_aws_calls(worker_clients) as worker_counter,
+            api_counter.counting() as api_calls,
+            worker_counter.counting() as worker_calls,
         ):
-            for index in range(arguments.runs):
-                with api_counter.counting() as api_calls:
-                    content = f"Run {index}: please answer at length."
-                    thread = await _request(
-                        client,
-                        measured,
-                        "POST",
-                        "/threads",
-                        json={"messages": [{"role": "user", "content": content}]},
-                    )
-                    run = await _request(
-                        client,
-                        measured,
-                        "POST",
-                        f"/threads/{thread['id']}/runs",
-                        json={"assistant_id": assistant["id"]},
-                    )
-                with worker_counter.counting() as worker_calls:
-                    await consumer.run_until_idle(0.0)
-                with api_counter.counting() as poll_calls:
-                    for _ in range(arguments.polls):
-                        run = await _request(
-                            client, measured, "GET", f"/threads/{thread['id']}/runs/{run['id']}"
+            consuming = asyncio.create_task(consumer.run_forever())
+            try:
+                for start in range(0, arguments.runs, arguments.concurrency):
+                    wave = range(start, min(arguments.runs, start + arguments.concurrency))
+
+                    def finished(until: int = wave.stop) -> bool:
+                        return consumer.finished_runs >= until
+
+                    clients = [
+                        _one_run(
+                            client,
+                            measured,
+                            assistant["id"],
+                            index,
+                            streamed=streamed,
+                            polls=arguments.polls,
+                            finished=finished,
                         )
-                    await _request(client, measured, "GET", f"/threads/{thread['id']}/messages")
-                measured.statuses[run["status"]] += 1
-                measured.api.add(api_calls)
-                measured.api.add(poll_calls)
-                measured.worker.add(worker_calls)
+                        for index in wave
+                    ]
+                    await asyncio.gather(*clients)
+            finally:
+                consumer.stop()
+                await consuming
+        measured.api.add(api_calls)
+        measured.worker.add(worker_calls)
+        measured.request_seconds = await calibrate(client, f"/assistants/{assistant['id']}")
     return measured
 
 
-def report(measured: Measured, arguments: argparse.Namespace, prices: Prices) -> str:
+async def calibrate(client: httpx.AsyncClient, path: str, requests: int = 15) -> float:
+    """Median seconds of one plain request alone (the waves' requests wait for each other on one loop)."""
+    durations = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        (await client.get(path)).raise_for_status()
+        durations.append(time.perf_counter() - started)
+    return sorted(durations)[len(durations) // 2]
+
+
+def report(measured: Measured, arguments: argparse.Namespace, prices: Prices, *, streamed: bool) -> str:
     runs = arguments.runs
     rows: list[list[object]] = []
     totals: Counter[str] = Counter()
@@ -130,7 +193,9 @@ def report(measured: Measured, arguments: argparse.Namespace, prices: Prices) ->
                 [side, name, tally.calls[name] / runs, tally.items[name] / runs, per_run, kind, dollars]
             )
     memory_mb, requests_per_run = api_memory_mb(), measured.api_requests / runs
-    seconds_per_request = measured.api_seconds / measured.api_requests
+    streams = runs if streamed else 0
+    plain_seconds = (measured.api_requests - streams) * measured.request_seconds
+    seconds_per_request = (plain_seconds + measured.stream_seconds) / measured.api_requests
     lambda_dollars = lambda_cost(requests_per_run * 1_000_000, seconds_per_request, memory_mb, prices)
     rows.append(
         [
@@ -149,18 +214,31 @@ def report(measured: Measured, arguments: argparse.Namespace, prices: Prices) ->
     summary.append(["Lambda (API) requests + GB-s", requests_per_run, lambda_dollars])
     total = sum(row[2] for row in summary if isinstance(row[2], float))
     summary.append(["total", "", total])
+    aws_requests = sum(sum(tally.calls.values()) for tally in (measured.api, measured.worker)) / runs
+    summary.append(["AWS requests (DynamoDB + SQS + S3, API + worker)", aws_requests, ""])
+    client = (
+        "create thread with 1 message, create run with stream: true read to its end, 1 message list"
+        if streamed
+        else f"create thread with 1 message, create run, {arguments.polls} run polls, 1 message list"
+    )
     assumptions = [
-        f"{runs} runs, statuses {dict(measured.statuses)}; per run the client makes {requests_per_run:g} API "
-        f"requests: create thread with 1 message, create run, {arguments.polls} run polls, 1 message list",
-        f"worker: scripted engine, {arguments.reply_tokens}-token replies at {arguments.tokens_per_second:g} "
-        f"tokens/s, stream text deltas: the first at once, then one per {MIN_FLUSH_SECONDS:g} s; "
-        "SQS receives include the worker's empty polls while it "
-        "generates (one run at a time, so no batching across runs)",
+        f"{runs} runs, {arguments.concurrency} clients at a time, statuses {dict(measured.statuses)}; "
+        f"per run the client makes {requests_per_run:g} API requests: {client}",
+        f"worker (production-wired, ONE consumer): scripted engine, {arguments.reply_tokens}-token replies "
+        f"at {arguments.tokens_per_second:g} tokens/s; "
+        + (
+            f"stream text deltas: the first at once, then one per {MIN_FLUSH_SECONDS:g} s; "
+            if streamed
+            else "no event log (nobody streams the runs); "
+        )
+        + "its SQS receives (long polls) and batched status reads and deletes are shared by the runs in "
+        "flight together",
         "DynamoDB: a write = 1 WRU per started KB of each item it carries (sizes measured from the requests; "
         "updates and deletes counted as 1 KB), a read < 4 KB = 1 RRU (a Query page = 1 RRU), transactions 2 "
         "units per item; GSI writes and TTL deletes not counted",
         f"Lambda: API function {memory_mb} MB (template.yaml), {seconds_per_request * 1000:.1f} ms per "
-        "request (measured here: the app in-process against moto on loopback); x86 GB-s price "
+        f"request on average (a plain request measured alone: {measured.request_seconds * 1000:.1f} ms, the "
+        "app in-process against moto on loopback; a stream bills its whole duration); x86 GB-s price "
         "(arm64 is 20% lower)",
         f"prices: {prices.describe()}",
     ]
@@ -178,17 +256,24 @@ def report(measured: Measured, arguments: argparse.Namespace, prices: Prices) ->
 
 
 async def bench(arguments: argparse.Namespace) -> str:
+    sections = []
     with running_api_stack() as stack:
-        measured = await measure(stack, arguments)
-    return report(measured, arguments, Prices())
+        for streamed in (False, True):
+            measured = await measure(stack, arguments, streamed=streamed)
+            title = (
+                "STREAMED (stream: true, read to the end)" if streamed else "NOT STREAMED (created, polled)"
+            )
+            sections.append(f"## {title}\n" + report(measured, arguments, Prices(), streamed=streamed))
+    return "\n\n".join(sections)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=20, help="completed runs measured (default 20)")
+    parser.add_argument("--runs", type=int, default=24, help="completed runs measured (default 24)")
     parser.add_argument("--polls", type=int, default=3, help="run polls per run by the client (default 3)")
+    parser.add_argument("--concurrency", type=int, default=8, help="clients at a time (default 8)")
     parser.add_argument("--reply-tokens", type=int, default=64, help="reply length in tokens (default 64)")
     parser.add_argument(
         "--tokens-per-second", type=float, default=50.0, help="generation speed per run (default 50)"

@@ -13,7 +13,7 @@ process), with one ``VllmEngine`` (SmolLM2-135M-Instruct, float32, eager) in thi
              the worker wired as in production (``build_consumer``, ``max_concurrent_runs`` N): claim,
              prompt from the stored thread, generate, stream events, one finishing transaction, SQS delete.
              Completion tokens/s of both, their ratio, and the median time from a create request to the
-             worker recording that run's ``thread.run.in_progress`` event (right after its claim).
+             worker's claim of that run (its conditional update answered; ``bench.run_times``).
 2. time to first token, one request at a time, median of ``--ttft-runs``:
    direct:   from ``engine.generate`` to its first text chunk;
    pipeline: from ``POST /threads/{id}/runs`` with ``stream: true`` (HTTP, the API process) to the first
@@ -27,16 +27,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistants_core.adapters.aws import make_aws_clients
 from assistants_core.settings import WorkerSettings
 from bench.report import format_table, percentile, ratio
+from bench.run_times import RunTimes
 from gpu_worker.consumer import RunConsumer
 from gpu_worker.cpu_defaults import apply_cpu_defaults
 from gpu_worker.engines.base import ChatMessage, SamplingOptions
@@ -64,32 +64,7 @@ TTFT_MAX_TOKENS = 16
 DELTA_EVENT = "event: thread.message.delta"
 
 
-IN_PROGRESS_EVENT = "thread.run.in_progress"
 PIPELINE_TIMEOUT_SECONDS = 600.0  # for all the runs of one concurrency level to finish
-
-
-@dataclass
-class ClaimTimes:
-    """When the worker appends each run's ``thread.run.in_progress`` event (its first status event after the
-    claim committed), seen by a botocore hook on the worker's DynamoDB client: the production consumer,
-    unchanged, and no timestamps needed in the event log."""
-
-    claimed_at: dict[str, float] = field(default_factory=dict)
-
-    def watch(self, dynamodb: Any) -> None:
-        dynamodb.meta.events.register("before-parameter-build.dynamodb", self._record)
-
-    def _record(self, params: Mapping[str, Any], model: Any, **kwargs: Any) -> None:
-        if model.name == "PutItem":
-            items = [params.get("Item", {})]
-        elif model.name == "TransactWriteItems":
-            items = [entry["Put"]["Item"] for entry in params.get("TransactItems", []) if "Put" in entry]
-        else:
-            return
-        for item in items:
-            if item.get("event") == {"S": IN_PROGRESS_EVENT}:
-                run_id = json.loads(item["data"]["S"])["id"]
-                self.claimed_at.setdefault(run_id, time.perf_counter())  # a re-claim is not a first claim
 
 
 @dataclass(frozen=True)
@@ -162,7 +137,7 @@ async def pipeline_phase(
     production = settings.model_copy(
         update={"max_concurrent_runs": count, "default_max_completion_tokens": max_tokens}
     )
-    clients, claims = make_aws_clients(production), ClaimTimes()
+    clients, claims = make_aws_clients(production), RunTimes()
     claims.watch(clients.dynamodb)
     consumer = build_consumer(production, engine, worker_id=f"bench-pipeline-{count}", clients=clients)
     consuming = asyncio.create_task(consumer.run_forever())
@@ -196,7 +171,7 @@ async def pipeline_phase(
     if statuses - {"completed", "incomplete"}:
         raise RuntimeError(f"unexpected run statuses {statuses}")
     if missing := set(requested_at) - set(claims.claimed_at):
-        raise RuntimeError(f"no thread.run.in_progress event seen for {sorted(missing)}")
+        raise RuntimeError(f"no claim seen for {sorted(missing)}")
     tokens = sum(run["usage"]["completion_tokens"] for run in current)
     claim_delays = [claims.claimed_at[run_id] - sent for run_id, sent in requested_at.items()]
     return tokens, elapsed, percentile(claim_delays, 0.5)
@@ -274,7 +249,7 @@ def report(
     )
     return "\n".join(
         [
-            f"Worker throughput, vLLM CPU engine ({SERVED_MODEL}, float32), up to {tokens} tokens per reply",
+            f"Worker throughput, vLLM engine ({SERVED_MODEL}), up to {tokens} tokens per reply",
             format_table(headers, rows),
             "",
             "Time to first token (median, one request at a time)",
@@ -299,8 +274,12 @@ async def bench(stack: LocalStack, arguments: argparse.Namespace) -> str:
     from bench.local import worker_settings
     from gpu_worker.engines.vllm_engine import VllmEngine, VllmEngineConfig
 
+    engine_settings: dict[str, Any] = {"engine_max_model_len": 2048}
+    if arguments.gpu:  # eager: no graph capture at start (the check has minutes, not hours)
+        engine_settings.update(engine_dtype="bfloat16", engine_enforce_eager=True)
+        engine_settings.update(engine_gpu_memory_utilization=0.5)
     settings = worker_settings(
-        stack, str(MODEL_DIR), receive_wait_seconds=RECEIVE_WAIT_SECONDS, engine_max_model_len=2048
+        stack, str(MODEL_DIR), receive_wait_seconds=RECEIVE_WAIT_SECONDS, **engine_settings
     )
     engine = VllmEngine.start(VllmEngineConfig.from_settings(settings))
     try:
@@ -333,6 +312,9 @@ def main() -> None:
     parser.add_argument("--tokens", "--max-tokens", type=int, default=128, help="max tokens per reply (128)")
     parser.add_argument("--ttft-runs", type=int, default=3, help="requests per TTFT median (default 3)")
     parser.add_argument("--quick", action="store_true", help="concurrency 1,8, 32 tokens, 2 TTFT runs")
+    parser.add_argument(
+        "--gpu", action="store_true", help="vLLM's CUDA build: bfloat16, no CPU settings (bench/gpu_check.sh)"
+    )
     arguments = parser.parse_args()
     if arguments.quick:
         arguments.concurrency, arguments.tokens, arguments.ttft_runs = [1, 8], 32, 2
@@ -342,7 +324,8 @@ def main() -> None:
     # context proxies from the moto server break model loading there.
     from bench.local import running_api_stack
 
-    apply_cpu_defaults()
+    if not arguments.gpu:
+        apply_cpu_defaults()
     with running_api_stack() as stack:
         print(asyncio.run(bench(stack, arguments)))
 

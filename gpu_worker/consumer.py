@@ -1,8 +1,14 @@
 """The run queue consumer: receive, claim, generate many runs concurrently on one engine, finish.
 
 Pure Python over the ports (no Modal, no vLLM, no boto3): the local worker, the Modal GPU class and the tests
-all drive this same class. Storage and queue calls are blocking (boto3), so they run in worker threads and
-never stall the event loop that streams tokens for every other run.
+all drive this same class. Storage and queue calls are blocking (boto3), so they run on the consumer's own
+thread pool (sized to its concurrency; ``wiring`` gives botocore as many connections) and never stall the
+event loop that streams tokens for every other run. The parts live in their own modules:
+- ``receive_loop``: long polls (also while runs are in flight), starting claimed runs, stopping;
+- ``intake``: receiving, claiming a received batch concurrently, batched message deletes;
+- ``supervision``: each run's lease heartbeat and ONE batched status read of all runs per interval;
+- ``final_write``: the outcome's conditional transaction and its retries;
+- ``reply_events``: stream events of a reply, only for runs someone streams.
 
 Safety rests on the repository's conditional writes, not on this process staying alive:
 - ``claim_run`` lets exactly one worker hold a run (a duplicate delivery finds it held or finished);
@@ -17,36 +23,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from assistants_core.domain.errors import (
-    AssistantsError,
-    ConflictError,
-    InvalidRunStateError,
-    RateLimitError,
-    StorageError,
-)
+from assistants_core.domain.errors import AssistantsError
 from assistants_core.domain.models import PageRequest, Run, RunStep, Usage
-from assistants_core.domain.status import RunStatus
-from assistants_core.ports import Clock, MessageRepository, ReceivedRun, RunQueueConsumer, RunRepository
+from assistants_core.ports import (
+    Clock,
+    MessageRepository,
+    ReceivedRun,
+    RunQueueConsumer,
+    RunRepository,
+    RunStatusReader,
+)
 from assistants_core.services.run_events import RunEventPublisher
-from assistants_core.settings import WorkerSettings
+from gpu_worker.consumer_config import ConsumerConfig, pool_size
 from gpu_worker.engines.base import Engine, SamplingOptions
+from gpu_worker.final_write import FinalWriter
+from gpu_worker.intake import Intake, MessageDeleter
 from gpu_worker.outcomes import (
     Generation,
     RunOutcome,
     StartedReply,
-    cancelled_outcome,
     completion_budget_spent_outcome,
     expired_outcome,
     failure_outcome,
     prompt_too_long_outcome,
 )
 from gpu_worker.prompt import PromptTooLongError, build_prompt, read_prompt_messages
-from gpu_worker.reply_events import DEFAULT_DELTA_WRITES_PER_SECOND, ReplyEventStream, delta_flush_seconds
+from gpu_worker.receive_loop import ReceiveLoop
+from gpu_worker.reply_events import ReplyEventStream, delta_flush_seconds
+from gpu_worker.supervision import LeaseKeeper, PerRunStatusReader, RunInterruptedError, StatusWatch
 from gpu_worker.tool_calls import tool_call_format
 from gpu_worker.tool_stream_events import ToolTurnEventStream
 from gpu_worker.tool_turns import ToolTurn, function_definitions, plan_turn, reply_outcome, total_usage
@@ -54,75 +64,10 @@ from gpu_worker.tool_turns import ToolTurn, function_definitions, plan_turn, rep
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SQS_MAX_BATCH = 10
-# A final write refused for one of these may succeed when tried again (the run is still ours).
-RETRYABLE_WRITE_ERRORS = (ConflictError, RateLimitError, StorageError)
+__all__ = ["ConsumerConfig", "RunConsumer", "pool_size"]
 
 
-@dataclass(frozen=True, slots=True)
-class ConsumerConfig:
-    max_concurrent_runs: int = 32
-    lease_seconds: int = 60
-    heartbeat_seconds: float = 10.0
-    cancel_poll_seconds: float = 0.5
-    # All streaming runs together write at most this many text deltas per second (``reply_events``).
-    delta_writes_per_second: float = DEFAULT_DELTA_WRITES_PER_SECOND
-    receive_wait_seconds: int = 20
-    # Between polls of an empty queue while runs are still generating (``receive_wait_seconds`` may be 0).
-    busy_poll_seconds: float = 0.5
-    # After a storage error the receive loop (and a final write) waits, doubling from busy_poll_seconds.
-    max_backoff_seconds: float = 10.0
-    # Completion cap when the run sets none; None: only the context that is left after the prompt.
-    default_max_completion_tokens: int | None = None
-    context_token_limit: int = 8192
-    # On shutdown, in-flight runs get this long to finish before they are left to lease expiry.
-    drain_seconds: float = 30.0
-    # How the served model is offered functions and emits calls (``gpu_worker.tool_calls``).
-    tool_call_format: str = "hermes"
-
-    @classmethod
-    def from_settings(cls, settings: WorkerSettings) -> ConsumerConfig:
-        return cls(
-            max_concurrent_runs=settings.max_concurrent_runs,
-            lease_seconds=settings.lease_seconds,
-            heartbeat_seconds=settings.heartbeat_seconds,
-            cancel_poll_seconds=settings.cancel_poll_seconds,
-            delta_writes_per_second=settings.delta_writes_per_second,
-            receive_wait_seconds=settings.receive_wait_seconds,
-            default_max_completion_tokens=settings.default_max_completion_tokens,
-            context_token_limit=settings.engine_max_model_len,
-            tool_call_format=settings.tool_call_format,
-        )
-
-
-class _RunInterruptedError(Exception):
-    """The run must stop generating: cancelled, expired, gone, or our lease was lost."""
-
-    def __init__(self, reason: str, outcome: RunOutcome | None, *, delete_message: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.outcome = outcome
-        self.delete_message = delete_message
-
-
-class _Backoff:
-    """Waits after consecutive failures: ``first`` seconds, doubling up to ``cap``."""
-
-    def __init__(self, first: float, cap: float) -> None:
-        self._first = max(first, 0.01)
-        self._cap = cap
-        self._next = self._first
-
-    def next(self) -> float:
-        seconds = self._next
-        self._next = min(self._cap, self._next * 2)
-        return seconds
-
-    def reset(self) -> None:
-        self._next = self._first
-
-
-class RunConsumer:
+class RunConsumer(ReceiveLoop):
     def __init__(
         self,
         queue: RunQueueConsumer,
@@ -134,6 +79,7 @@ class RunConsumer:
         config: ConsumerConfig,
         clock: Clock,
         worker_id: str,
+        statuses: RunStatusReader | None = None,
     ) -> None:
         self._queue = queue
         self._runs = runs
@@ -146,7 +92,53 @@ class RunConsumer:
         self.worker_id = worker_id
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self._pool: ThreadPoolExecutor | None = None
+        self._abandoned_poll: asyncio.Future[list[ReceivedRun]] | None = None
         self.finished_runs = 0
+        self._deleter = MessageDeleter(
+            queue, self._blocking, linger_seconds=config.delete_linger_seconds, batched=config.batched_deletes
+        )
+        self._intake = Intake(
+            queue,
+            runs,
+            self._blocking,
+            self._deleter,
+            worker_id=worker_id,
+            lease_seconds=config.lease_seconds,
+            clock=clock,
+            concurrent_claims=config.concurrent_claims,
+        )
+        self._watch = StatusWatch(
+            statuses if statuses is not None and config.batched_status_reads else PerRunStatusReader(runs),
+            self._blocking,
+            interval_seconds=config.cancel_poll_seconds,
+            worker_id=worker_id,
+            clock=clock,
+        )
+        self._lease = LeaseKeeper(
+            runs,
+            queue,
+            self._blocking,
+            lease_seconds=config.lease_seconds,
+            heartbeat_seconds=config.heartbeat_seconds,
+            worker_id=worker_id,
+            clock=clock,
+        )
+        self._final = FinalWriter(
+            runs,
+            self._blocking,
+            self._lease,
+            worker_id=worker_id,
+            clock=clock,
+            retry_seconds=config.busy_poll_seconds,
+            max_backoff_seconds=config.max_backoff_seconds,
+            give_up_seconds=config.lease_seconds,
+        )
+
+    @property
+    def status_reads(self) -> int:
+        """Batched status reads made so far (one per interval while runs generate)."""
+        return self._watch.reads
 
     # -- the receive loop -----------------------------------------------------------------------------------
     async def run_forever(self) -> None:
@@ -175,86 +167,19 @@ class RunConsumer:
     async def _serve(self, idle_exit_seconds: float | None, max_seconds: float | None) -> None:
         loop = asyncio.get_running_loop()
         deadline = None if max_seconds is None else loop.time() + max_seconds
+        watching = asyncio.create_task(self._watch.run_forever(), name="status-watch")
         try:
-            await self._receive_loop(idle_exit_seconds, deadline)
-        except asyncio.CancelledError:
-            await self._abandon()
-            raise
-        await self._drain()
-
-    def _receiving(self, deadline: float | None) -> bool:
-        """False once ``stop()`` was called or the receive deadline passed."""
-        if self._stopping.is_set():
-            return False
-        return deadline is None or asyncio.get_running_loop().time() < deadline
-
-    async def _receive_loop(self, idle_exit_seconds: float | None, deadline: float | None) -> None:
-        idle_since: float | None = None
-        loop = asyncio.get_running_loop()
-        backoff = _Backoff(self._config.busy_poll_seconds, self._config.max_backoff_seconds)
-        while self._receiving(deadline):
-            left = None if deadline is None else max(0.0, deadline - loop.time())
-            free_slots = self._config.max_concurrent_runs - len(self._in_flight)
-            if free_slots <= 0:
-                await asyncio.wait(self._in_flight, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-                continue
-            wait_seconds = self._config.receive_wait_seconds if not self._in_flight else 0
-            if left is not None:
-                wait_seconds = min(wait_seconds, int(left))
             try:
-                received = await self._blocking(
-                    self._queue.receive_runs,
-                    max_messages=min(SQS_MAX_BATCH, free_slots),
-                    wait_seconds=wait_seconds,
-                )
-            except AssistantsError:
-                # Queue trouble: in-flight runs go on generating; the loop tries again after a while.
-                logger.exception("receive failed, backing off", extra={"worker_id": self.worker_id})
-                await self._sleep_unless_stopped(backoff.next())
-                continue
-            if not await self._accept_batch(received, deadline):
-                await self._sleep_unless_stopped(backoff.next())
-                continue
-            backoff.reset()
-            if received:
-                idle_since = None
-                continue
-            if self._in_flight:
-                idle_since = None
-                await asyncio.wait(
-                    self._in_flight,
-                    timeout=self._config.busy_poll_seconds,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                continue
-            idle_since = loop.time() if idle_since is None else idle_since
-            if idle_exit_seconds is not None and loop.time() - idle_since >= idle_exit_seconds:
-                logger.info("queue idle, consumer exits", extra={"worker_id": self.worker_id})
-                return
-            if wait_seconds == 0:
-                await asyncio.sleep(self._config.busy_poll_seconds)
-        logger.info("consumer stops receiving", extra={"worker_id": self.worker_id})
-
-    async def _accept_batch(self, received: list[ReceivedRun], deadline: float | None) -> bool:
-        """Claim the received runs; False when storage failed for one of them (its message comes back when
-        its visibility runs out). A batch that arrives after ``stop()`` (or the deadline) is left unclaimed
-        the same way, for another consumer."""
-        accepted_all = True
-        for delivery in received:
-            log = {"run_id": delivery.ref.run_id, "worker_id": self.worker_id}
-            if not self._receiving(deadline):
-                logger.info("message left unclaimed: consumer stopping", extra=log)
-                continue
-            try:
-                await self._accept(delivery)
-            except AssistantsError:
-                logger.exception("claim failed, the message comes back later", extra=log)
-                accepted_all = False
-        return accepted_all
-
-    async def _sleep_unless_stopped(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+                await self._receive_loop(idle_exit_seconds, deadline)
+            except asyncio.CancelledError:
+                await self._abandon()
+                raise
+            await self._drain()
+        finally:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
+            await self._deleter.close()
+            await self._hand_back_abandoned_poll()
 
     async def _drain(self) -> None:
         """Graceful stop: in-flight runs get ``drain_seconds`` to finish; the rest are abandoned."""
@@ -271,60 +196,20 @@ class RunConsumer:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _blocking(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(function, *args, **kwargs)
+        """``function`` on the consumer's thread pool (the loop's default executor when turned off)."""
+        if not self._config.own_thread_pool:
+            return await asyncio.to_thread(function, *args, **kwargs)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                pool_size(self._config.max_concurrent_runs), thread_name_prefix=f"{self.worker_id}-io"
+            )
+        call = functools.partial(function, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
-    # -- one delivery ---------------------------------------------------------------------------------------
-    async def _accept(self, delivery: ReceivedRun) -> None:
-        ref = delivery.ref
-        now = self._clock.now()
-        run = await self._blocking(
-            self._runs.claim_run,
-            ref.thread_id,
-            ref.run_id,
-            worker_id=self.worker_id,
-            lease_seconds=self._config.lease_seconds,
-            now=now,
-        )
-        if run is None:
-            await self._settle_unclaimable(delivery, now)
-            return
-        log = {"run_id": run.id, "thread_id": run.thread_id, "worker_id": self.worker_id}
-        logger.info("run claimed", extra={**log, "attempt": run.attempts})
-        task = asyncio.create_task(self._execute(delivery, run), name=f"run:{run.id}")
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
-
-    async def _settle_unclaimable(self, delivery: ReceivedRun, now: float) -> None:
-        """The claim failed: a finished (or deleted) run's message is dropped; a held run's message comes
-        back when that holder's lease would expire, in case the holder dies."""
-        ref = delivery.ref
-        current = await self._blocking(self._runs.find_run, ref.thread_id, ref.run_id)
-        if current is None or current.status.is_terminal or current.status == RunStatus.REQUIRES_ACTION:
-            # A run waiting for tool outputs is re-enqueued by submit_tool_outputs: this message is stale.
-            logger.info("dropping message of finished run", extra={"run_id": ref.run_id})
-            await self._blocking(self._queue.delete_run_message, delivery.receipt_handle)
-            return
-        if current.lease_owner == self.worker_id and current.status == RunStatus.IN_PROGRESS:
-            # A duplicate of a run this worker is generating: its own delivery covers it.
-            await self._blocking(self._queue.delete_run_message, delivery.receipt_handle)
-            return
-        lease_left = (current.lease_expires_at or now) - now
-        if current.status == RunStatus.CANCELLING and lease_left <= 0:
-            # Its worker died after the cancel: nothing is left to generate; the sweeper ends the run
-            # ``cancelled`` (``RunMaintenance.sweep``); deferring would push it into the dead-letter queue.
-            logger.info("dropping message of a cancelled run", extra={"run_id": ref.run_id})
-            await self._blocking(self._queue.delete_run_message, delivery.receipt_handle)
-            return
-        delay = max(1, min(int(lease_left) + 1, self._config.lease_seconds))
-        logger.info(
-            "run held elsewhere, message deferred",
-            extra={"run_id": ref.run_id, "status": str(current.status), "defer_seconds": delay},
-        )
-        await self._blocking(self._queue.extend_visibility, delivery.receipt_handle, delay)
-
+    # -- one run ---------------------------------------------------------------------------------------------
     async def _execute(self, delivery: ReceivedRun, run: Run) -> None:
         # The heartbeat keeps the lease (and the message hidden) until the final write is done.
-        heartbeat = asyncio.create_task(self._heartbeat(delivery, run))
+        heartbeat = asyncio.create_task(self._lease.heartbeat(delivery, run))
         try:
             await self._execute_holding_lease(delivery, run, heartbeat)
         finally:
@@ -342,12 +227,12 @@ class RunConsumer:
                 outcome = await self._generate_supervised(run, heartbeat)
             delete_message = True
             if outcome is not None:
-                delete_message = await self._finish(run, outcome)
-        except _RunInterruptedError as interrupted:
+                delete_message = await self._final.finish(run, outcome)
+        except RunInterruptedError as interrupted:
             logger.info("run interrupted", extra={**log, "reason": interrupted.reason})
             delete_message = interrupted.delete_message
             if interrupted.outcome is not None:
-                delete_message = await self._finish(run, interrupted.outcome)
+                delete_message = await self._final.finish(run, interrupted.outcome)
         except AssistantsError:
             # Storage trouble: keep the message; the lease expires and the run is retried.
             logger.exception("run left for retry after a storage error", extra=log)
@@ -356,30 +241,30 @@ class RunConsumer:
             logger.exception("run left for retry after an unexpected error", extra=log)
             return
         if delete_message:
-            await self._blocking(self._queue.delete_run_message, delivery.receipt_handle)
+            await self._deleter.delete(delivery.receipt_handle)
         self.finished_runs += 1
 
     async def _generate_supervised(self, run: Run, heartbeat: asyncio.Task[None]) -> RunOutcome | None:
-        """Generate while the ``heartbeat`` keeps the lease and a watcher looks for cancellation."""
+        """Generate while the ``heartbeat`` keeps the lease and the status watch looks for cancellation."""
         request_id = f"{run.id}-{run.attempts}"
         generation = asyncio.create_task(self._generate(request_id, run))
-        watcher = asyncio.create_task(self._watch(run))
-        watchers = [heartbeat, watcher]
+        interrupted = self._watch.watch(run)
         try:
-            done, _ = await asyncio.wait([generation, *watchers], return_when=asyncio.FIRST_COMPLETED)
+            waited: list[asyncio.Future[Any]] = [generation, heartbeat, interrupted]
+            done, _ = await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
             if generation in done:
                 return generation.result()
             generation.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._engine.abort(request_id)
-            for watcher in watchers:
-                if watcher in done:
-                    watcher.result()  # raises the _RunInterruptedError that stopped the run
+            for stopper in (interrupted, heartbeat):
+                if stopper in done:
+                    stopper.result()  # raises the RunInterruptedError that stopped the run
             raise AssertionError("a watcher ended without interrupting the run")
         finally:
-            for task in [generation, watcher]:
-                task.cancel()
-            await asyncio.gather(generation, watcher, return_exceptions=True)
+            self._watch.unwatch(run)
+            generation.cancel()
+            await asyncio.gather(generation, return_exceptions=True)
 
     async def _generate(self, request_id: str, run: Run) -> RunOutcome:
         spent = total_usage(run, Usage(0, 0))
@@ -444,13 +329,17 @@ class RunConsumer:
 
     def _reply_stream(self, run: Run, turn: int) -> ReplyEventStream:
         def flush_interval() -> float:
-            return delta_flush_seconds(len(self._in_flight), self._config.delta_writes_per_second)
+            streaming = sum(1 for watched in self._watch.watched if watched.streamed)
+            return delta_flush_seconds(streaming, self._config.delta_writes_per_second)
 
-        return ReplyEventStream(self._events, run, flush_interval=flush_interval, turn=turn)
+        return ReplyEventStream(
+            self._events, run, flush_interval=flush_interval, turn=turn, blocking=self._blocking
+        )
 
     def _tool_turn_stream(self, run: Run, turn: ToolTurn) -> ToolTurnEventStream:
         def flush_interval() -> float:
-            return delta_flush_seconds(len(self._in_flight), self._config.delta_writes_per_second)
+            streaming = sum(1 for watched in self._watch.watched if watched.streamed)
+            return delta_flush_seconds(streaming, self._config.delta_writes_per_second)
 
         return ToolTurnEventStream(
             self._events, run, turn, self._tool_format, now=self._clock.now, flush_interval=flush_interval
@@ -481,114 +370,3 @@ class RunConsumer:
         """The budget, never more than the context has left after the prompt (all of it when no budget)."""
         left = max(1, self._config.context_token_limit - prompt_tokens)
         return left if budget is None else min(budget, left)
-
-    async def _heartbeat(self, delivery: ReceivedRun, run: Run) -> None:
-        """Renew the lease and the message's visibility. A storage error is waited out: the run is given up
-        only when the lease is refused, or when it ran out while storage kept failing."""
-        log = {"run_id": run.id, "worker_id": self.worker_id}
-        while True:
-            await asyncio.sleep(self._config.heartbeat_seconds)
-            try:
-                renewed = await self._blocking(
-                    self._runs.renew_lease,
-                    run,
-                    worker_id=self.worker_id,
-                    lease_seconds=self._config.lease_seconds,
-                    now=self._clock.now(),
-                )
-            except AssistantsError:
-                if self._lease_passed(run):
-                    raise _RunInterruptedError("lease ran out", None, delete_message=False) from None
-                logger.warning("lease renewal failed, retrying", exc_info=True, extra=log)
-                continue
-            if not renewed:
-                raise _RunInterruptedError("lease lost", None, delete_message=False)
-            try:
-                await self._blocking(
-                    self._queue.extend_visibility, delivery.receipt_handle, self._config.lease_seconds
-                )
-            except AssistantsError:
-                logger.warning("visibility extension failed, retrying", exc_info=True, extra=log)
-
-    def _lease_passed(self, run: Run) -> bool:
-        return run.lease_expires_at is None or self._clock.now() >= run.lease_expires_at
-
-    async def _watch(self, run: Run) -> None:
-        """Poll the stored run: cancelling -> cancelled, past expires_at -> expired, gone/taken -> stop.
-        A failed read is skipped (the heartbeat decides when storage trouble costs us the run)."""
-        while True:
-            await asyncio.sleep(self._config.cancel_poll_seconds)
-            now = self._clock.now()
-            try:
-                current = await self._blocking(self._runs.find_run, run.thread_id, run.id)
-            except AssistantsError:
-                logger.warning("cancel check failed", exc_info=True, extra={"run_id": run.id})
-                continue
-            if current is None or current.status.is_terminal:
-                raise _RunInterruptedError("run finished elsewhere", None, delete_message=True)
-            if current.lease_owner != self.worker_id:
-                raise _RunInterruptedError("run claimed by another worker", None, delete_message=False)
-            if current.status == RunStatus.CANCELLING:
-                raise _RunInterruptedError("cancelled", cancelled_outcome(now), delete_message=True)
-            if current.expires_at is not None and now > current.expires_at:
-                raise _RunInterruptedError("expired", expired_outcome(), delete_message=True)
-
-    # -- the final write ------------------------------------------------------------------------------------
-    async def _finish(self, run: Run, outcome: RunOutcome) -> bool:
-        """Write the outcome; True when the message may be deleted (written, or the run ended elsewhere).
-        A refused write is tried again, backing off, while the stored run is still ours and our lease lasts
-        (a transaction conflict, throttling or a storage error may pass), for at most ``lease_seconds``;
-        a run cancelled meanwhile ends ``cancelled`` instead."""
-        backoff = _Backoff(self._config.busy_poll_seconds, self._config.max_backoff_seconds)
-        loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + self._config.lease_seconds
-        while True:
-            try:
-                await self._write_outcome(run, outcome)
-            except InvalidRunStateError:
-                return self._result_dropped(run, await self._read_assuming_unchanged(run))
-            except RETRYABLE_WRITE_ERRORS:
-                logger.warning("final write refused", exc_info=True, extra={"run_id": run.id})
-                current = await self._read_assuming_unchanged(run)
-                if current is None or current.status.is_terminal or current.lease_owner != self.worker_id:
-                    return self._result_dropped(run, current)
-                if self._lease_passed(run) or loop.time() > give_up_at:
-                    logger.info("result dropped: the final write kept failing", extra={"run_id": run.id})
-                    return False
-                if current.status == RunStatus.CANCELLING and outcome.target != RunStatus.CANCELLED:
-                    outcome = cancelled_outcome(self._clock.now())
-                    continue
-                await asyncio.sleep(backoff.next())
-                continue
-            logger.info(
-                "run finished",
-                extra={"run_id": run.id, "status": str(outcome.target), "worker_id": self.worker_id},
-            )
-            return True
-
-    async def _read_assuming_unchanged(self, run: Run) -> Run | None:
-        """The stored run; when storage fails too, ``run`` as we hold it (the lease deadline still bounds
-        the retries)."""
-        try:
-            return await self._blocking(self._runs.find_run, run.thread_id, run.id)
-        except AssistantsError:
-            return run
-
-    def _result_dropped(self, run: Run, current: Run | None) -> bool:
-        """The run ended elsewhere (True: its message may go) or another worker holds it (False)."""
-        if current is None or current.status.is_terminal:
-            logger.info("result dropped: run already finished", extra={"run_id": run.id})
-            return True
-        logger.info("result dropped: lease lost", extra={"run_id": run.id, "holder": current.lease_owner})
-        return False
-
-    async def _write_outcome(self, run: Run, outcome: RunOutcome) -> None:
-        await self._blocking(
-            self._runs.finish_run,
-            run,
-            outcome.target,
-            fields=outcome.fields,
-            worker_id=self.worker_id,
-            message=outcome.message,
-            steps=outcome.steps,
-        )

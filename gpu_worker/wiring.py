@@ -13,13 +13,14 @@ from assistants_core.adapters.dynamodb import (
     DynamoRunRepository,
     DynamoTable,
 )
+from assistants_core.adapters.dynamodb.run_status import DynamoRunStatusReader
 from assistants_core.adapters.s3_bodies import S3BodyStore
 from assistants_core.adapters.sqs_queue import SqsRunQueue
 from assistants_core.services.clock import SystemClock
 from assistants_core.services.evented_runs import with_run_events
 from assistants_core.services.run_events import RunEventPublisher
 from assistants_core.settings import WorkerSettings
-from gpu_worker.consumer import ConsumerConfig, RunConsumer
+from gpu_worker.consumer import ConsumerConfig, RunConsumer, pool_size
 from gpu_worker.engines.base import Engine
 
 
@@ -38,9 +39,14 @@ def build_consumer(
     *,
     worker_id: str | None = None,
     clients: AwsClients | None = None,
+    config: ConsumerConfig | None = None,
 ) -> RunConsumer:
-    """``clients`` defaults to new ones for ``settings`` (a benchmark passes its own to count their calls)."""
-    clients = clients or make_aws_clients(settings)
+    """``clients`` defaults to new ones for ``settings`` with a connection pool as large as the consumer's
+    thread pool (a benchmark passes its own to count their calls); ``config`` defaults to the settings'."""
+    config = config or ConsumerConfig.from_settings(settings)
+    clients = clients or make_aws_clients(
+        settings, max_pool_connections=pool_size(config.max_concurrent_runs)
+    )
     table = DynamoTable(
         clients.dynamodb,
         settings.table_name,
@@ -48,13 +54,15 @@ def build_consumer(
         settings.inline_body_limit_bytes,
     )
     events = DynamoRunEventLog(table)
+    runs = DynamoRunRepository(table)
     return RunConsumer(
         SqsRunQueue(clients.sqs, settings.run_queue_url),
-        with_run_events(DynamoRunRepository(table), events),
+        with_run_events(runs, events),
         DynamoMessageRepository(table),
         engine,
         events=RunEventPublisher(events),
-        config=ConsumerConfig.from_settings(settings),
+        config=config,
         clock=SystemClock(),
         worker_id=worker_id or new_worker_id(),
+        statuses=DynamoRunStatusReader(table),
     )

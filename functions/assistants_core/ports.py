@@ -117,6 +117,10 @@ class RunRepository(Protocol):
         put the assistant ``message`` (``attribute_not_exists``), put ``steps``, clear the thread lock when
         ``target`` is terminal. Raises ``ConflictError`` when the condition fails (duplicate/lost lease)."""
 
+    def mark_streamed(self, run: Run, *, log_seq: int = 0) -> Run | None:
+        """Mark ``run`` streamed (its changes are logged as events from now on; ``log_seq``: the log's last
+        sequence number, a hint for appends); the run as stored after, None when marked already or gone."""
+
     def list_steps(self, owner: str, thread_id: str, run_id: str, page: PageRequest) -> Page[RunStep]: ...
     def get_step(self, owner: str, thread_id: str, run_id: str, step_id: str) -> RunStep: ...
     def list_active_runs(self, *, limit: int = 100) -> list[Run]:
@@ -127,12 +131,20 @@ class RunEventLog(Protocol):
     """The per-run ordered stream event log (``domain.run_events``)."""
 
     def append(
-        self, thread_id: str, run_id: str, events: Sequence[NewRunEvent], *, new_log: bool = False
+        self,
+        thread_id: str,
+        run_id: str,
+        events: Sequence[NewRunEvent],
+        *,
+        new_log: bool = False,
+        last_seq_hint: int | None = None,
     ) -> int:
         """Append ``events`` in order, all or nothing, with the next sequence numbers (1, 2, ...) of the run;
         returns the last sequence number written. Concurrent writers never fork the log: a sequence number
         is written at most once. ``new_log``: the caller just created the run, so the log is (most likely)
-        empty and the tail need not be read first."""
+        empty; ``last_seq_hint``: the log's last sequence number at some earlier time (the end of an append,
+        e.g. ``Run.stream_log_seq``); either way the tail need not be read first (a stale hint costs a
+        refused write and a read)."""
 
     def read(self, thread_id: str, run_id: str, *, after_seq: int = 0, limit: int = 100) -> list[RunEvent]:
         """Events with ``seq > after_seq``, oldest first, at most ``limit``."""
@@ -147,6 +159,23 @@ class BodyStore(Protocol):
     def put_body(self, key: str, body: bytes) -> None: ...
     def get_body(self, key: str) -> bytes: ...
     def delete_prefix(self, prefix: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunSnapshot:
+    """What a generating worker watches of a stored run (``RunStatusReader``)."""
+
+    status: RunStatus
+    lease_owner: str | None
+    expires_at: int | None
+    stream_log_seq: int | None  # ``Run.stream_log_seq``: set once someone streams the run
+
+
+class RunStatusReader(Protocol):
+    """Batched, strongly consistent reads of many runs' watched fields (one request per 100 runs)."""
+
+    def read_snapshots(self, keys: Sequence[tuple[str, str]]) -> dict[str, RunSnapshot]:
+        """``(thread_id, run_id)`` pairs -> snapshot by run id; a run that does not exist is absent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +202,9 @@ class RunQueueConsumer(Protocol):
 
     def receive_runs(self, *, max_messages: int, wait_seconds: int) -> list[ReceivedRun]: ...
     def delete_run_message(self, receipt_handle: str) -> None: ...
+    def delete_run_messages(self, receipt_handles: Sequence[str]) -> list[str]:
+        """Delete up to 10 messages in one request; the receipt handles that were not deleted."""
+
     def extend_visibility(self, receipt_handle: str, seconds: int) -> None: ...
     def approximate_depth(self) -> int: ...
 

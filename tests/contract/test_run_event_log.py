@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from assistants_core.adapters.dynamodb import DynamoRunEventLog, DynamoTable
 from assistants_core.adapters.dynamodb.items import thread_pk
-from assistants_core.adapters.dynamodb.run_events import event_sk
+from assistants_core.adapters.dynamodb.run_events import MAX_EVENTS_PER_ITEM, event_sk
 from assistants_core.adapters.dynamodb.table import Expression, Item
 from assistants_core.adapters.errors import ConditionFailedError
 from assistants_core.domain.run_events import NewRunEvent
@@ -81,3 +81,54 @@ def test_a_conflicting_identical_looking_event_of_another_attempt_is_not_taken_a
     worker.append(THREAD, RUN, events("delta", attempt=1))  # seq 2
     assert api.append(THREAD, RUN, events("delta", attempt=2)) == 3  # stale 2: a conflict, not a match
     assert [(event.seq, event.attempt) for event in api.read(THREAD, RUN)] == [(1, 0), (2, 1), (3, 2)]
+
+
+def counted_calls(dynamo_table: DynamoTable) -> list[str]:
+    calls: list[str] = []
+    dynamo_table.client.meta.events.register(
+        "before-parameter-build.dynamodb", lambda model, **kwargs: calls.append(model.name)
+    )
+    return calls
+
+
+def test_an_append_is_one_put_of_one_item_and_a_hint_saves_the_tail_read(dynamo_table: DynamoTable) -> None:
+    DynamoRunEventLog(dynamo_table).append(THREAD, RUN, events("created", "queued"), new_log=True)
+    worker = DynamoRunEventLog(dynamo_table)
+    calls = counted_calls(dynamo_table)
+    assert worker.append(THREAD, RUN, events("in_progress", "step", "message"), last_seq_hint=2) == 5
+    assert calls == ["PutItem"]  # no Query of the tail, no transaction
+    calls.clear()
+    # A stale hint (the log's end when the run was created): refused, the tail read, put after it.
+    assert DynamoRunEventLog(dynamo_table).append(THREAD, RUN, events("x"), last_seq_hint=2) == 6
+    assert calls == ["PutItem", "Query", "Query", "PutItem"]
+    assert [event.seq for event in worker.read(THREAD, RUN)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_reads_resume_inside_an_item(dynamo_table: DynamoTable) -> None:
+    log = DynamoRunEventLog(dynamo_table)
+    log.append(THREAD, RUN, events("a", "b", "c", "d"))
+    log.append(THREAD, RUN, events("e"))
+    assert [event.event for event in log.read(THREAD, RUN, after_seq=2)] == ["c", "d", "e"]
+    assert [event.event for event in log.read(THREAD, RUN, after_seq=1, limit=2)] == ["b", "c"]
+    assert log.last_seq(THREAD, RUN) == 5
+
+
+def test_a_long_append_takes_several_items_in_order(dynamo_table: DynamoTable) -> None:
+    log = DynamoRunEventLog(dynamo_table)
+    names = [f"e{i}" for i in range(MAX_EVENTS_PER_ITEM * 2 + 3)]
+    assert log.append(THREAD, RUN, events(*names)) == len(names)
+    assert [event.event for event in log.read(THREAD, RUN, limit=1000)] == names
+    assert [event.event for event in log.read(THREAD, RUN, after_seq=MAX_EVENTS_PER_ITEM + 1)] == names[
+        MAX_EVENTS_PER_ITEM + 1 :
+    ]
+
+
+def test_items_of_the_one_event_layout_read_the_same(dynamo_table: DynamoTable) -> None:
+    old = {"PK": thread_pk(THREAD), "SK": event_sk(RUN, 1), "event": "thread.run.created", "data": "{}"}
+    dynamo_table.put(old, Expression(), "attribute_not_exists(PK)")
+    log = DynamoRunEventLog(dynamo_table)
+    assert log.append(THREAD, RUN, events("queued")) == 2
+    assert [(event.seq, event.event) for event in log.read(THREAD, RUN)] == [
+        (1, "thread.run.created"),
+        (2, "queued"),
+    ]

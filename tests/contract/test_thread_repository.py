@@ -106,7 +106,8 @@ def test_delete_cascades_to_messages_runs_steps_and_bodies_and_leaves_events_to_
     threads.delete_thread(OWNER, thread.id)
 
     left = partition_sort_keys(aws_clients, aws_resources, f"THREAD#{thread.id}")
-    assert len(left) == 5 and all(key.startswith(f"EVT#{run.id}#") for key in left)  # their TTL removes them
+    # One item holds the append's five events; their TTL removes them.
+    assert len(left) == 1 and all(key.startswith(f"EVT#{run.id}#") for key in left)
     assert bucket_keys(aws_clients, aws_resources, f"threads/{thread.id}/") == []
     with pytest.raises(NotFoundError):
         threads.get_thread(OWNER, thread.id)

@@ -30,4 +30,6 @@ def world(
     *,
     dynamo_table: DynamoTable,
 ) -> World:
-    return World(thread_repo, message_repo, run_repo, run_queue, clock, DynamoRunEventLog(dynamo_table))
+    return World(
+        thread_repo, message_repo, run_repo, run_queue, clock, DynamoRunEventLog(dynamo_table), dynamo_table
+    )

@@ -37,7 +37,7 @@ class SlowClockEngine(ScriptedEngine):
 
 def test_reply_message_and_step_keep_their_ids_and_created_at_when_the_run_finishes(world: World) -> None:
     thread = world.thread_with_messages("tell me a few words")
-    run = world.new_run(thread)
+    run = world.new_run(thread, stream_log_seq=0)  # streamed: its events are logged
     started = int(world.clock.now())
     asyncio.run(world.consumer(SlowClockEngine(world.clock, reply_tokens=5)).run_until_idle())
 

@@ -49,7 +49,7 @@ def text_after_last_message_start(events: list[RunEvent]) -> str:
 
 def test_long_reply_is_tens_of_delta_writes_not_one_per_token(world: World) -> None:
     thread = world.thread_with_messages("count")
-    run = world.new_run(thread)
+    run = world.new_run(thread, stream_log_seq=0)
     asyncio.run(world.consumer(ScriptedEngine(reply_tokens=500)).run_until_idle())
     log = world.events.read(thread.id, run.id, limit=1000)
     deltas = [event for event in log if event.event == "thread.message.delta"]
@@ -65,7 +65,7 @@ def test_reclaimed_run_restarts_its_reply_without_duplicated_text(
     world: World, assistant_repo: DynamoAssistantRepository
 ) -> None:
     thread = world.thread_with_messages("survive this")
-    run = world.new_run(thread)
+    run = world.new_run(thread, stream_log_seq=0)
     slow = ScriptedEngine(token_delay_seconds=0.002, reply_tokens=10_000)
 
     async def kill_after_some_deltas() -> None:
@@ -98,13 +98,13 @@ def test_sweeper_expiry_and_api_cancel_append_their_terminal_events(world: World
     runs = with_run_events(world.runs, world.events)
     maintenance = RunMaintenance(runs, world.queue, world.clock, requeue_after_seconds=120)
     expiring = world.thread_with_messages("late")
-    late = world.new_run(expiring, enqueue=False)
+    late = world.new_run(expiring, enqueue=False, stream_log_seq=0)
     world.clock.advance(601)
     assert maintenance.sweep().expired == [late.id]
     assert world.events.read(expiring.id, late.id)[-1].event == "thread.run.expired"
 
     cancelled_thread = world.thread_with_messages("never mind")
-    queued = world.new_run(cancelled_thread, enqueue=False)
+    queued = world.new_run(cancelled_thread, enqueue=False, stream_log_seq=0)
     runs.transition_run(queued, RunStatus.CANCELLED, fields={"cancelled_at": int(world.clock.now())})
     (cancelled,) = world.events.read(cancelled_thread.id, queued.id)
     assert cancelled.event == "thread.run.cancelled" and cancelled.data["cancelled_at"] is not None
@@ -114,7 +114,7 @@ def test_stream_closes_on_a_run_that_ended_without_its_event(
     world: World, assistant_repo: DynamoAssistantRepository
 ) -> None:
     thread = world.thread_with_messages("lost event")
-    run = world.new_run(thread, enqueue=False)
+    run = world.new_run(thread, enqueue=False, stream_log_seq=0)
     world.events.append(thread.id, run.id, [NewRunEvent("thread.run.created", {"id": run.id})])
     # Failed by a writer whose event never made it to the log (e.g. it died right after its write).
     world.runs.transition_run(run, RunStatus.FAILED, fields={"failed_at": 1, "last_error": {"code": "x"}})
@@ -130,7 +130,7 @@ def test_stream_drops_message_events_of_a_superseded_attempt(
     world: World, assistant_repo: DynamoAssistantRepository
 ) -> None:
     thread = world.thread_with_messages("zombie")
-    run = world.new_run(thread, enqueue=False)
+    run = world.new_run(thread, enqueue=False, stream_log_seq=0)
 
     def delta(text: str, attempt: int) -> NewRunEvent:
         data = {"delta": {"content": [{"index": 0, "type": "text", "text": {"value": text}}]}}

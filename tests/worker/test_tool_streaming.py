@@ -35,7 +35,7 @@ NOT_TEXT = ("<tool_call>", '{"name"', "</tool_call>")
 
 def run_with(world: World, text: str, engine: ScriptedEngine | None = None, **run_fields: object) -> Run:
     thread = world.thread_with_messages(text)
-    run = world.new_run(thread, tools=TOOLS, **run_fields)
+    run = world.new_run(thread, tools=TOOLS, stream_log_seq=0, **run_fields)
     asyncio.run(world.consumer(engine or ScriptedEngine()).run_until_idle())
     return world.stored(run)
 
@@ -70,7 +70,7 @@ def test_text_only_turn_streams_its_reply_as_stored(world: World) -> None:
 
 def test_text_streams_before_the_tool_offering_turn_ends(world: World) -> None:
     thread = world.thread_with_messages("long answer")
-    run = world.new_run(thread, tools=TOOLS)
+    run = world.new_run(thread, tools=TOOLS, stream_log_seq=0)
     slow = ScriptedEngine(token_delay_seconds=0.002, reply_tokens=400)
 
     async def watch() -> None:
@@ -186,7 +186,7 @@ def test_reclaimed_run_restarts_its_streamed_calls(
     world: World, assistant_repo: DynamoAssistantRepository
 ) -> None:
     thread = world.thread_with_messages(call_marker("lookup", {"q": "x" * 400}))
-    run = world.new_run(thread, tools=TOOLS)
+    run = world.new_run(thread, tools=TOOLS, stream_log_seq=0)
     slow = ScriptedEngine(token_delay_seconds=0.002, chunk_chars=1)
 
     async def kill_after_a_step_delta() -> None:

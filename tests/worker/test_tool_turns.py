@@ -53,7 +53,7 @@ def consume_twice_concurrently(world: World) -> list[ScriptedEngine]:
 
 def waiting_run(world: World) -> tuple[Thread, Run]:
     thread = world.thread_with_messages("find it " + call_marker("lookup", {"q": "x"}))
-    run = world.new_run(thread, tools=[LOOKUP])
+    run = world.new_run(thread, tools=[LOOKUP], stream_log_seq=0)
     world.enqueue(run)  # delivered twice
     engines = consume_twice_concurrently(world)
     assert sum(len(engine.prompts) for engine in engines) == 1

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from assistants_core.adapters.dynamodb.run_status import DynamoRunStatusReader
 from assistants_core.domain.errors import AssistantsError, ConflictError, RateLimitError, StorageError
 from assistants_core.domain.models import Run, Usage
 from assistants_core.domain.status import RunStatus
@@ -40,13 +41,19 @@ def fail_first_calls(
 
 def record_deletions(monkeypatch: pytest.MonkeyPatch, world: World) -> list[str]:
     deleted: list[str] = []
-    real = world.queue.delete_run_message
+    real, real_batch = world.queue.delete_run_message, world.queue.delete_run_messages
 
     def delete(receipt_handle: str) -> None:
         deleted.append(receipt_handle)
         real(receipt_handle)
 
+    def delete_batch(receipt_handles: Sequence[str]) -> list[str]:
+        failed = real_batch(receipt_handles)
+        deleted.extend(handle for handle in receipt_handles if handle not in failed)
+        return failed
+
     monkeypatch.setattr(world.queue, "delete_run_message", delete)
+    monkeypatch.setattr(world.queue, "delete_run_messages", delete_batch)
     return deleted
 
 
@@ -113,13 +120,14 @@ def test_a_failed_claim_leaves_that_message_and_the_consumer_goes_on(
 
 
 # -- 3: a failed read in the cancel watcher or the heartbeat -------------------------------------------------
-@pytest.mark.parametrize("method", ["find_run", "renew_lease"])
+@pytest.mark.parametrize("method", ["read_snapshots", "renew_lease"])
 def test_one_failed_watcher_read_does_not_stop_a_healthy_generation(
     world: World, monkeypatch: pytest.MonkeyPatch, method: str
 ) -> None:
     thread = world.thread_with_messages("hello")
     run = world.new_run(thread)
-    calls = fail_first_calls(monkeypatch, world.runs, method, StorageError("blip"))
+    target = DynamoRunStatusReader if method == "read_snapshots" else world.runs
+    calls = fail_first_calls(monkeypatch, target, method, StorageError("blip"))
     engine = ScriptedEngine(token_delay_seconds=0.01, reply_tokens=40)
 
     asyncio.run(world.consumer(engine).run_until_idle())
@@ -217,6 +225,9 @@ def test_a_batch_received_after_stop_is_not_claimed(world: World, monkeypatch: p
 
     assert world.stored(run).status == RunStatus.QUEUED
     assert engine.prompts == {}
+    monkeypatch.undo()
+    # Handed back: visible again at once, not hidden from other consumers for its visibility timeout.
+    assert [d.ref.run_id for d in world.queue.receive_runs(max_messages=10, wait_seconds=0)] == [run.id]
 
 
 # -- 7: the completion budget is per run ---------------------------------------------------------------------

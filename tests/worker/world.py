@@ -13,8 +13,10 @@ from assistants_core.adapters.dynamodb import (
     DynamoMessageRepository,
     DynamoRunEventLog,
     DynamoRunRepository,
+    DynamoTable,
     DynamoThreadRepository,
 )
+from assistants_core.adapters.dynamodb.run_status import DynamoRunStatusReader
 from assistants_core.adapters.sqs_queue import SqsRunQueue
 from assistants_core.domain import ids
 from assistants_core.domain.models import Message, Run, Thread
@@ -65,6 +67,7 @@ class World:
     queue: SqsRunQueue
     clock: FakeClock
     events: DynamoRunEventLog
+    table: DynamoTable
     created: list[Run] = field(default_factory=list)
 
     def thread_with_messages(self, *texts: str) -> Thread:
@@ -136,6 +139,7 @@ class World:
             config=config,
             clock=self.clock,
             worker_id=worker_id,
+            statuses=DynamoRunStatusReader(self.table),
         )
 
 

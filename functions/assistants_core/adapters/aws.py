@@ -82,16 +82,21 @@ def use_web_identity(settings: AwsSettings) -> bool:
     return True
 
 
-def make_aws_clients(settings: AwsSettings) -> AwsClients:
-    """Clients for the configured region; ``aws_endpoint_url`` points all three at a local moto server."""
+def make_aws_clients(settings: AwsSettings, *, max_pool_connections: int | None = None) -> AwsClients:
+    """Clients for the configured region; ``aws_endpoint_url`` points all three at a local moto server.
+    ``max_pool_connections``: botocore's connection pool per client (default 10), as large as the number of
+    threads that call a client at once (else botocore discards connections: "Connection pool is full")."""
     use_web_identity(settings)
     session = boto3.session.Session(region_name=settings.aws_region)
     endpoint = settings.aws_endpoint_url
     # A local endpoint (an IP and port) cannot serve virtual-hosted bucket names.
     s3_extra: dict[str, Any] = {"s3": {"addressing_style": "path"}} if endpoint else {}
-    sqs_config = _config(settings, extra_read_seconds=_long_poll_seconds(settings))
+    pool: dict[str, Any] = {}
+    if max_pool_connections is not None:
+        pool["max_pool_connections"] = max_pool_connections
+    sqs_config = _config(settings, extra_read_seconds=_long_poll_seconds(settings), **pool)
     return AwsClients(
-        dynamodb=session.client("dynamodb", endpoint_url=endpoint, config=_config(settings)),
-        s3=session.client("s3", endpoint_url=endpoint, config=_config(settings, **s3_extra)),
+        dynamodb=session.client("dynamodb", endpoint_url=endpoint, config=_config(settings, **pool)),
+        s3=session.client("s3", endpoint_url=endpoint, config=_config(settings, **s3_extra, **pool)),
         sqs=session.client("sqs", endpoint_url=endpoint, config=sqs_config),
     )

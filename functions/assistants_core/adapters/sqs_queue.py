@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from assistants_core.adapters.errors import aws_errors
@@ -12,6 +13,7 @@ from assistants_core.ports import ReceivedRun, RunRef
 logger = logging.getLogger(__name__)
 
 MAX_RECEIVE_BATCH = 10  # SQS limit per ReceiveMessage
+MAX_DELETE_BATCH = 10  # SQS limit per DeleteMessageBatch
 MAX_WAIT_SECONDS = 20  # SQS long-poll limit
 MAX_DELAY_SECONDS = 900
 MAX_VISIBILITY_SECONDS = 43_200
@@ -74,6 +76,20 @@ class SqsRunQueue:
     def delete_run_message(self, receipt_handle: str) -> None:
         with aws_errors("sqs.delete_message"):
             self._client.delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt_handle)
+
+    def delete_run_messages(self, receipt_handles: Sequence[str]) -> list[str]:
+        """``DeleteMessageBatch`` of up to 10 messages; the handles SQS did not delete (its per-entry
+        ``Failed`` list: a partial failure is not an exception)."""
+        handles = list(receipt_handles)[:MAX_DELETE_BATCH]
+        if not handles:
+            return []
+        entries = [{"Id": str(index), "ReceiptHandle": handle} for index, handle in enumerate(handles)]
+        with aws_errors("sqs.delete_message_batch"):
+            response = self._client.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)
+        failed = response.get("Failed", [])
+        for failure in failed:
+            logger.warning("delete of a run message failed: %s", failure.get("Code"))
+        return [handles[int(failure["Id"])] for failure in failed]
 
     def extend_visibility(self, receipt_handle: str, seconds: int) -> None:
         with aws_errors("sqs.change_message_visibility"):

@@ -111,6 +111,13 @@ class Run:
     attempts: int = 0
     # When the run's message was last (re)sent to the queue after creation (not part of the OpenAI object).
     enqueued_at: float | None = None
+    # Set once someone streams the run (``stream: true`` at create, or a reader attached to its events): the
+    # event log's last sequence number then. Only such runs have an event log (not part of the OpenAI object).
+    stream_log_seq: int | None = None
+
+    @property
+    def streamed(self) -> bool:
+        return self.stream_log_seq is not None
 
 
 @dataclass(slots=True)

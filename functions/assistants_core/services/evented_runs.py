@@ -1,7 +1,9 @@
-"""``EventedRunRepository``: the shared transition path that records every run status change as a stream
-event. It wraps the ``RunRepository`` in each composition root, so the API (create, cancel), the worker
-(claim, finish), the sweeper (expire, cancel) and the DLQ consumer (fail) cannot change a run without its
-``thread.run.<status>`` event; the event is appended only after the conditional write succeeded."""
+"""``EventedRunRepository``: the shared transition path that records every status change of a streamed run
+as a stream event. It wraps the ``RunRepository`` in each composition root, so the API (create, cancel), the
+worker (claim, finish), the sweeper (expire, cancel) and the DLQ consumer (fail) cannot change a streamed run
+without its ``thread.run.<status>`` event; the event is appended only after the conditional write succeeded.
+A run nobody streams (``Run.streamed`` false) has no event log: the run item is the truth, and a reader that
+attaches later marks the run (``mark_streamed``) and gets a catch-up built from the stored run."""
 
 from __future__ import annotations
 
@@ -34,8 +36,11 @@ class EventedRunRepository:
     def create_run(
         self, run: Run, additional_messages: list[Message], *, new_thread: Thread | None = None
     ) -> None:
+        events = run_created_events(run, new_thread)
+        if run.streamed:
+            run.stream_log_seq = len(events)  # what the log will hold: the next writer's hint
         self._runs.create_run(run, additional_messages, new_thread=new_thread)
-        self._publisher.publish_after_write(run, run_created_events(run, new_thread), new_log=True)
+        self._publisher.publish_after_write(run, events, new_log=True)
 
     def transition_run(
         self,
@@ -95,6 +100,9 @@ class EventedRunRepository:
 
     def renew_lease(self, run: Run, *, worker_id: str, lease_seconds: int, now: float) -> bool:
         return self._runs.renew_lease(run, worker_id=worker_id, lease_seconds=lease_seconds, now=now)
+
+    def mark_streamed(self, run: Run, *, log_seq: int = 0) -> Run | None:
+        return self._runs.mark_streamed(run, log_seq=log_seq)
 
     def list_steps(self, owner: str, thread_id: str, run_id: str, page: PageRequest) -> Page[RunStep]:
         return self._runs.list_steps(owner, thread_id, run_id, page)

@@ -2,6 +2,8 @@
 
 Event API (for the worker, tool calling and any code that changes a run):
 
+- Only streamed runs have an event log (``Run.streamed``: ``stream: true`` at create, or a reader attached
+  to ``/events``); ``publish`` and ``publish_after_write`` do nothing for other runs.
 - Run status events are automatic: every status write goes through ``EventedRunRepository``
   (``services/evented_runs.py``), which wraps the ``RunRepository`` in every composition root (API, worker,
   sweeper, DLQ) and appends ``thread.run.<status>`` with the full run object after each successful
@@ -119,13 +121,18 @@ class RunEventPublisher:
         self._log = log
 
     def publish(self, run: Run, events: Sequence[NewRunEvent]) -> None:
-        """Append ``events`` in order to ``run``'s log (raises the log's errors)."""
-        self._log.append(run.thread_id, run.id, events)
+        """Append ``events`` in order to ``run``'s log (raises the log's errors); nothing for a run that
+        nobody streams (``run.streamed`` false: it has no event log)."""
+        if run.streamed:
+            self._log.append(run.thread_id, run.id, events, last_seq_hint=run.stream_log_seq)
 
     def publish_after_write(self, run: Run, events: Sequence[NewRunEvent], *, new_log: bool = False) -> None:
-        """Append events describing a write that already succeeded. A failure is logged, not raised: the
-        write stands, and a stream that misses the run event closes on its periodic read of the run."""
+        """Append events describing a write that already succeeded (only for a streamed run). A failure is
+        logged, not raised: the write stands, and a stream that misses the run event closes on its periodic
+        read of the run."""
+        if not run.streamed:
+            return
         try:
-            self._log.append(run.thread_id, run.id, events, new_log=new_log)
+            self._log.append(run.thread_id, run.id, events, new_log=new_log, last_seq_hint=run.stream_log_seq)
         except Exception:  # any storage failure; the stored run stays the source of truth
             logger.exception("could not append run events", extra={"run_id": run.id})

@@ -95,7 +95,9 @@ class RunStreamService:
     def stream_after(
         self, owner: str, thread_id: str, run_id: str, after_seq: int
     ) -> AsyncIterator[RunEvent]:
-        """The events of an existing run after ``after_seq`` (404 for an unknown or foreign run)."""
+        """The events of an existing run after ``after_seq`` (404 for an unknown or foreign run). A run nobody
+        streamed yet has no event log: it is marked streamed (its changes are logged from then on) and the
+        stream starts with its status event as marked (the catch-up)."""
         return self.in_stream_slot(
             owner, lambda: self._runs.retrieve(owner, thread_id, run_id), thread_id, run_id, after_seq
         )
@@ -105,15 +107,33 @@ class RunStreamService:
     ) -> AsyncIterator[RunEvent]:
         """Take one of ``owner``'s stream slots (429 over the cap), do ``action`` (its errors raise here and
         give the slot back; it returns the run), then stream the run after ``after_seq``; the slot is given
-        back when the stream ends."""
-        slot, run = self._with_slot(owner, action)
+        back when the stream ends. A run not streamed until now is marked streamed first (``_mark_streamed``)
+        and its stream starts with the catch-up."""
+        slot, (run, catch_up) = self._with_slot(owner, lambda: self._mark_streamed(action()))
         events = self._follow(thread_id, run_id, after_seq=max(0, after_seq), expires_at=run.expires_at)
+        if catch_up is not None:
+            events = self._after_catch_up(catch_up, events)
         return self._holding(owner, slot, events)
 
     def _created_and_streamed(self, owner: str, create: Callable[[], Run]) -> AsyncIterator[RunEvent]:
         slot, run = self._with_slot(owner, create)
         events = self._follow(run.thread_id, run.id, after_seq=0, expires_at=run.expires_at)
         return self._holding(owner, slot, events)
+
+    def _mark_streamed(self, run: Run) -> tuple[Run, Run | None]:
+        """``run`` and, when nobody streamed it before, the run as marked streamed (its catch-up event; None
+        when another reader marked it first)."""
+        return run, (None if run.streamed else self._run_repository.mark_streamed(run))
+
+    @staticmethod
+    async def _after_catch_up(catch_up: Run, events: AsyncIterator[RunEvent]) -> AsyncIterator[RunEvent]:
+        """The run's status event as marked (not in the log: ``seq`` 0), then ``events`` unless it closed."""
+        caught = run_event(catch_up)
+        yield RunEvent(seq=0, event=caught.event, data=caught.data, attempt=caught.attempt)
+        if catch_up.status in STREAM_CLOSING_STATUSES:
+            return
+        async for event in events:
+            yield event
 
     def _with_slot(self, owner: str, action: Callable[[], T]) -> tuple[str | None, T]:
         slot = self._quotas.open_stream(owner) if self._quotas is not None else None
@@ -149,7 +169,12 @@ class RunStreamService:
         return self._log.last_seq(thread_id, run_id)
 
     async def _follow(
-        self, thread_id: str, run_id: str, *, after_seq: int, expires_at: int | None
+        self,
+        thread_id: str,
+        run_id: str,
+        *,
+        after_seq: int,
+        expires_at: int | None,
     ) -> AsyncIterator[RunEvent]:
         now = self._monotonic()
         deadline = now + self._stream_seconds(expires_at)

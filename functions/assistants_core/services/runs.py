@@ -244,6 +244,9 @@ class RunService:
                 if request.response_format is not None
                 else assistant.response_format
             ),
+            # Only a streamed run has an event log (``services/evented_runs.py``); a reader that attaches
+            # later marks it (``RunStreamService.stream_after``).
+            stream_log_seq=0 if request.stream else None,
         )
         validate_run_tooling(run)
         self._models.require_served(run.model)

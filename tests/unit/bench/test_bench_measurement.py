@@ -4,7 +4,6 @@ pipeline's deadline."""
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from types import SimpleNamespace
 from typing import Any
@@ -14,7 +13,8 @@ import pytest
 
 from bench import worker_throughput
 from bench.api_latency import ENDPOINTS, Call, Endpoint, Sample, Scenario, drive
-from bench.worker_throughput import ClaimTimes, wait_for_finished_runs
+from bench.run_times import RunTimes
+from bench.worker_throughput import wait_for_finished_runs
 
 
 def _client(handler: Any) -> httpx.AsyncClient:
@@ -60,34 +60,37 @@ def test_drive_fails_fast_when_an_earlier_endpoint_created_nothing() -> None:
         asyncio.run(go())
 
 
-def _event_item(event: str, run_id: str) -> dict[str, Any]:
-    return {"event": {"S": event}, "data": {"S": json.dumps({"id": run_id, "status": "x"})}}
+def test_run_times_record_the_first_claim_and_the_final_write_of_each_run() -> None:
+    hooks: dict[str, Any] = {}
+    dynamodb = SimpleNamespace(meta=SimpleNamespace(events=SimpleNamespace(register=hooks.__setitem__)))
+    times = RunTimes()
+    times.watch(dynamodb)
+    claimed = hooks["after-call.dynamodb.UpdateItem"]
 
+    def claim_answer(run_id: str, status: str = "in_progress") -> dict[str, Any]:
+        return {"Attributes": {"SK": {"S": f"RUN#{run_id}"}, "status": {"S": status}}}
 
-def test_claim_times_record_the_first_in_progress_event_of_each_run() -> None:
-    hooks: list[tuple[str, Any]] = []
-    dynamodb = SimpleNamespace(
-        meta=SimpleNamespace(events=SimpleNamespace(register=lambda *h: hooks.append(h)))
+    claimed(parsed=claim_answer("run_a", "queued"))  # not a claim
+    claimed(parsed={})  # an update that returns nothing (a lease renewal)
+    assert times.claimed_at == {}
+    claimed(parsed=claim_answer("run_a"))
+    first = times.claimed_at["run_a"]
+    claimed(parsed=claim_answer("run_a"))  # a re-claim after a lost lease is not a first claim
+    assert times.claimed_at == {"run_a": first}
+
+    context: dict[str, Any] = {}
+    update = {"Update": {"Key": {"PK": {"S": "THREAD#t"}, "SK": {"S": "RUN#run_a"}}}}
+    hooks["before-parameter-build.dynamodb.TransactWriteItems"](
+        params={"TransactItems": [update]}, context=context
     )
-    claims = ClaimTimes()
-    claims.watch(dynamodb)
-    [(_, record)] = hooks
-
-    def call(operation: str, **params: Any) -> None:
-        record(params=params, model=SimpleNamespace(name=operation))
-
-    call("PutItem", Item=_event_item("thread.run.queued", "run_a"))
-    assert claims.claimed_at == {}
-    call("PutItem", Item=_event_item("thread.run.in_progress", "run_a"))
-    first = claims.claimed_at["run_a"]
-    call(
-        "TransactWriteItems",
-        TransactItems=[{"Put": {"Item": _event_item("thread.run.in_progress", "run_b")}}],
+    hooks["after-call.dynamodb.TransactWriteItems"](parsed={}, context=context)
+    other: dict[str, Any] = {}
+    thread_only = {"Update": {"Key": {"PK": {"S": "THREAD#t"}, "SK": {"S": "THREAD"}}}}
+    hooks["before-parameter-build.dynamodb.TransactWriteItems"](
+        params={"TransactItems": [thread_only]}, context=other
     )
-    call("PutItem", Item=_event_item("thread.run.in_progress", "run_a"))  # a re-claim after a lost lease
-    call("GetItem", Key={})
-    assert set(claims.claimed_at) == {"run_a", "run_b"}
-    assert claims.claimed_at["run_a"] == first
+    hooks["after-call.dynamodb.TransactWriteItems"](parsed={}, context=other)
+    assert set(times.finished_at) == {"run_a"}
 
 
 def test_waiting_for_finished_runs_has_a_deadline(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -139,7 +139,7 @@ def test_stream_slots_are_given_back_when_a_stream_ends_or_its_lease_expired(
     clock = FixedClock(START)
     limiter = quotas(dynamo_table, run_repo, clock)
     thread = make_thread()
-    run = make_run(thread, status=RunStatus.COMPLETED)
+    run = make_run(thread, status=RunStatus.COMPLETED, stream_log_seq=0)
     log = ListLog([("thread.run.created", 1), ("thread.run.completed", 1)])
     fake_runs = FakeRuns(run)
     time = FakeTime()
@@ -187,7 +187,7 @@ def test_a_stream_ends_normally_when_its_slot_cannot_be_given_back(
 ) -> None:
     limiter = quotas(dynamo_table, run_repo, FixedClock(START))
     thread = make_thread()
-    runs = FakeRuns(make_run(thread, status=RunStatus.COMPLETED))
+    runs = FakeRuns(make_run(thread, status=RunStatus.COMPLETED, stream_log_seq=0))
     time = FakeTime()
     service = RunStreamService(
         runs,  # type: ignore[arg-type]

@@ -83,7 +83,7 @@ def collect(service: RunStreamService, run: Run, after_seq: int = 0) -> list[tup
 
 
 def streamed(status: RunStatus, events: list[tuple[str, int]], after_seq: int) -> list[tuple[int, str]]:
-    runs = FakeRuns(make_run(THREAD, status=status))
+    runs = FakeRuns(make_run(THREAD, status=status, stream_log_seq=0))  # a streamed run: it has a log
     return collect(stream_service(runs, ListLog(events), FakeTime()), runs.run, after_seq)
 
 
@@ -189,7 +189,7 @@ def test_a_stream_waits_for_the_closing_events_appended_after_the_final_write() 
     for reads_until_append in (1, 2, 5):
         log = LandingLog(STARTED)
         runs = RunFinishedBeforeItsEvents(
-            make_run(THREAD, status=RunStatus.COMPLETED), log, FINISH, reads_until_append
+            make_run(THREAD, status=RunStatus.COMPLETED, stream_log_seq=0), log, FINISH, reads_until_append
         )
         log.runs = runs
         sent = collect(stream_service(runs, log, FakeTime()), runs.run)
@@ -199,7 +199,7 @@ def test_a_stream_waits_for_the_closing_events_appended_after_the_final_write() 
 
 def test_a_closed_run_whose_log_never_gets_its_event_closes_after_the_grace() -> None:
     time = FakeTime()
-    runs = FakeRuns(make_run(THREAD, status=RunStatus.COMPLETED))
+    runs = FakeRuns(make_run(THREAD, status=RunStatus.COMPLETED, stream_log_seq=0))
     sent = collect(stream_service(runs, ListLog(STARTED), time), runs.run)
     assert sent == [
         (1, "thread.run.created"),
@@ -213,7 +213,7 @@ def test_a_closed_run_whose_log_never_gets_its_event_closes_after_the_grace() ->
 def test_an_idle_stream_backs_off_its_log_reads_and_resets_on_an_event() -> None:
     time = FakeTime()
     log = ListLog(STARTED)
-    runs = FakeRuns(make_run(THREAD, status=RunStatus.IN_PROGRESS))
+    runs = FakeRuns(make_run(THREAD, status=RunStatus.IN_PROGRESS, stream_log_seq=0))
     assert len(collect(stream_service(runs, log, time), runs.run)) == 3
     assert time.sleeps[:5] == [0.1, 0.2, 0.4, 0.8, 1.0]
     assert max(time.sleeps) == 1.0
@@ -238,7 +238,7 @@ def test_a_stream_ends_soon_after_its_run_must_have_ended() -> None:
     """A run is expired by its expires_at (never extended): its stream stops 120 s after it at the latest,
     even with a longer max_stream_seconds (here the sweeper never came)."""
     time = FakeTime()
-    runs = FakeRuns(make_run(THREAD, status=RunStatus.IN_PROGRESS, expires_at=10_010))
+    runs = FakeRuns(make_run(THREAD, status=RunStatus.IN_PROGRESS, stream_log_seq=0, expires_at=10_010))
     service = RunStreamService(
         runs,  # type: ignore[arg-type]
         runs,  # type: ignore[arg-type]

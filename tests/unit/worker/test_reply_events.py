@@ -22,7 +22,13 @@ class RecordingLog:
         self.fail_next = 0
 
     def append(
-        self, thread_id: str, run_id: str, events: Sequence[NewRunEvent], *, new_log: bool = False
+        self,
+        thread_id: str,
+        run_id: str,
+        events: Sequence[NewRunEvent],
+        *,
+        new_log: bool = False,
+        last_seq_hint: int | None = None,
     ) -> None:
         if self.fail_next:
             self.fail_next -= 1
@@ -37,7 +43,7 @@ class RecordingLog:
         ]
 
 
-def _run() -> Run:
+def _run(*, streamed: bool = True) -> Run:
     return Run(
         id="run_01",
         owner="tenant",
@@ -49,6 +55,7 @@ def _run() -> Run:
         instructions=None,
         expires_at=None,
         attempts=1,
+        stream_log_seq=0 if streamed else None,
     )
 
 
@@ -85,6 +92,45 @@ def test_a_failed_delta_write_keeps_its_text_for_the_next_flush() -> None:
 
     asyncio.run(scenario())
     assert log.deltas() == ["lost? no"]
+
+
+def test_a_run_nobody_streams_writes_no_events() -> None:
+    log = RecordingLog()
+
+    async def scenario() -> None:
+        stream = ReplyEventStream(RunEventPublisher(log), _run(streamed=False), flush_interval=lambda: 0.0)
+        await stream.start(now=1.0)
+        for piece in ["a", "b", "c"]:
+            await stream.add(piece)
+        await stream.flush()
+
+    asyncio.run(scenario())
+    assert log.appended == []
+
+
+def test_a_reader_attaching_mid_reply_gets_the_announcement_and_all_text_so_far_at_once() -> None:
+    log = RecordingLog()
+    run = _run(streamed=False)
+
+    async def scenario() -> None:
+        stream = ReplyEventStream(RunEventPublisher(log), run, flush_interval=lambda: 3600.0)
+        await stream.start(now=1.0)
+        await stream.add("Hello")
+        await stream.add(" there")
+        run.stream_log_seq = 0  # what the status watch does when it sees the run marked streamed
+        await stream.add(",")
+        await stream.add(" you")
+        await stream.flush()
+
+    asyncio.run(scenario())
+    names = [event.event for event in log.appended]
+    assert names[:4] == [
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.message.created",
+        "thread.message.in_progress",
+    ]
+    assert log.deltas() == ["Hello there,", " you"]
 
 
 @pytest.mark.parametrize(

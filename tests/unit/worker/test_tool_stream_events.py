@@ -75,12 +75,18 @@ def test_every_fragment_is_written_when_the_interval_is_zero() -> None:
 def test_a_failed_step_delta_write_is_kept_for_the_next_flush() -> None:
     class FailOnce(RecordingLog):
         def append(
-            self, thread_id: str, run_id: str, events: list[NewRunEvent], *, new_log: bool = False
+            self,
+            thread_id: str,
+            run_id: str,
+            events: list[NewRunEvent],
+            *,
+            new_log: bool = False,
+            last_seq_hint: int | None = None,
         ) -> None:
             if events and events[0].event == "thread.run.step.delta" and not getattr(self, "failed", False):
                 self.failed = True
                 raise OSError("storage unavailable")
-            super().append(thread_id, run_id, events, new_log=new_log)
+            super().append(thread_id, run_id, events, new_log=new_log, last_seq_hint=last_seq_hint)
 
     log = FailOnce()
     outcome = stream_turn(list(CALL), log, interval=0.0)

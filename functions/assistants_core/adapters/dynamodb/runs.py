@@ -256,6 +256,21 @@ class DynamoRunRepository:
 
         return self._set_field_if(run, "lease_expires_at", now + lease_seconds, ours)
 
+    def mark_streamed(self, run: Run, *, log_seq: int = 0) -> Run | None:
+        """Record that someone streams ``run`` (from now on its changes are logged as events); the run as
+        stored right after, or None when it was marked already (or is gone)."""
+        expression = Expression()
+        expression.set("stream_log_seq", log_seq)
+        marked = f"attribute_exists({expression.name('status')})"
+        marked += f" AND attribute_not_exists({expression.name('stream_log_seq')})"
+        try:
+            item = self._table.update(
+                thread_pk(run.thread_id), run_sk(run.id), expression, marked, return_new=True
+            )
+        except ConditionFailedError:
+            return None
+        return run_from_item(item)
+
     def _set_field_if(
         self, run: Run, name: str, value: float, condition: Callable[[Expression], str]
     ) -> bool:
@@ -287,6 +302,9 @@ class DynamoRunRepository:
             f"{_status_in(expression, sources)}"
             f" AND {expression.name('lease_owner')} = {expression.value(worker_id)}"
         )
+        if not run.streamed:
+            # Written without stream events: refused if a reader attached meanwhile (the caller re-reads).
+            condition += f" AND attribute_not_exists({expression.name('stream_log_seq')})"
         operations = [self._table.update_op(thread_pk(run.thread_id), run_sk(run.id), expression, condition)]
         message_items = [store_message_item(self._table, message)] if message is not None else []
         for item in message_items:

@@ -44,8 +44,11 @@ class RunOutcome:
     steps: list[RunStep] = field(default_factory=list)
 
 
-def reply_message_id(run: Run) -> str:
-    return ids.derived_id(ids.MESSAGE, run.id)
+def reply_message_id(run: Run, turn: int = 0) -> str:
+    """The reply's assistant message. A reply after ``turn`` tool-call turns has an id of its own: text the
+    model streamed before a call in an earlier turn was announced under that turn's id, and an object's
+    ``created_at`` never changes."""
+    return ids.derived_id(ids.MESSAGE, run.id, f"r{turn:02d}" if turn else "")
 
 
 def reply_step_id(run: Run, turn: int = 0) -> str:
@@ -62,7 +65,7 @@ def in_progress_reply(run: Run, now: float, turn: int = 0) -> tuple[RunStep, Mes
     """The reply's ``message_creation`` step and assistant message as they stand before the first token."""
     timestamp = int(now)
     message = Message(
-        id=reply_message_id(run),
+        id=reply_message_id(run, turn),
         owner=run.owner,
         thread_id=run.thread_id,
         created_at=timestamp,

@@ -105,7 +105,7 @@ class ReplyEventStream:
         if not self._pending:
             return
         text = "".join(self._pending)
-        event = text_delta_event(reply_message_id(self._run), text, self._run.attempts)
+        event = text_delta_event(reply_message_id(self._run, self._turn), text, self._run.attempts)
         try:
             await self._blocking(self._publisher.publish, self._run, [event])
         except Exception:  # storage trouble: the final message still carries the whole text

@@ -208,7 +208,11 @@ class ToolTurnEventStream:
         await self._end_message()
         empty = tool_calls_outcome(self._run, self._turn.number, [], NO_GENERATION, self._now())
         self._step = replace(empty.steps[0], usage=None)
-        await self._publish([step_event(self._step, "created", self._run.attempts)])
+        attempt = self._run.attempts
+        # OpenAI's order: created, in_progress, then the deltas (the final write adds no in_progress again).
+        await self._publish(
+            [step_event(self._step, "created", attempt), step_event(self._step, "in_progress", attempt)]
+        )
         self._last_step_flush = asyncio.get_running_loop().time()
 
     async def _flush_calls(self, *, force: bool) -> None:

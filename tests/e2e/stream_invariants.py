@@ -186,7 +186,8 @@ class _StreamOrder:
     def _step_event(self, name: str, data: dict[str, Any], phase: int, where: str) -> Iterator[Broken]:
         if name == "thread.run.step.created" and self.run_status not in (None, "in_progress"):
             yield Broken("order", data["id"], f"a step created while the run is {self.run_status}", where)
-        self.step_types[data["id"]] = str(data.get("type"))
+        if "type" in data:  # a step object (a step delta carries its type inside ``delta.step_details``)
+            self.step_types[data["id"]] = str(data["type"])
         message_id = _field(data, "step_details.message_creation.message_id")
         if message_id:
             self.step_of_message[message_id] = data["id"]

@@ -203,8 +203,9 @@ def test_requires_action_stream_closes_with_the_calls(client: OpenAI, assistant_
     events = list(client.beta.threads.runs.create(thread.id, assistant_id=assistant_id, stream=True))
     names = [event.event for event in events]
     created = names.index("thread.run.step.created")
-    assert set(names[created + 1 : -2]) == {"thread.run.step.delta"}  # the calls stream as step deltas
-    assert names[-2:] == ["thread.run.step.in_progress", "thread.run.requires_action"]
+    assert names[created + 1] == "thread.run.step.in_progress"  # OpenAI's order: created, in_progress
+    assert set(names[created + 2 : -2]) == {"thread.run.step.delta"}  # the calls stream as step deltas
+    assert names[-2:] == ["thread.run.step.delta", "thread.run.requires_action"]
     waiting = events[-1].data
     assert isinstance(waiting, Run) and len(call_ids(waiting)) == 2
 

@@ -49,7 +49,11 @@ def assert_calls_streamed_as_stored(view: StreamView, run: Run) -> None:
     stored = run.required_action
     assert stored is not None
     assert view.calls(step_id) == required_calls({"required_action": stored})
-    assert view.names[-2:] == ["thread.run.step.in_progress", "thread.run.requires_action"]
+    # OpenAI's order: the step's created and in_progress, its deltas, then requires_action.
+    opened = max(index for index, name in enumerate(view.names) if name == "thread.run.step.created")
+    assert view.names[opened + 1] == "thread.run.step.in_progress"
+    assert set(view.names[opened + 2 : -1]) == {"thread.run.step.delta"}
+    assert view.names[-1] == "thread.run.requires_action"
 
 
 def assert_no_call_text(view: StreamView) -> None:
@@ -90,7 +94,7 @@ def test_call_only_turn_streams_a_tool_calls_step(world: World) -> None:
     assert view.texts == {} and "thread.message.created" not in view.names
     assert_calls_streamed_as_stored(view, run)
     created = view.names.index("thread.run.step.created")
-    assert view.names[created + 1] == "thread.run.step.delta"
+    assert view.names[created + 1 : created + 3] == ["thread.run.step.in_progress", "thread.run.step.delta"]
     first_delta = next(e for e in log_of(world, run) if e.event == "thread.run.step.delta")
     (entry,) = first_delta.data["delta"]["step_details"]["tool_calls"]
     assert entry["index"] == 0 and entry["type"] == "function" and entry["id"].startswith("call_")

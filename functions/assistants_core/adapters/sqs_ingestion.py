@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from assistants_core.adapters.errors import aws_errors
-from assistants_core.adapters.sqs_queue import MAX_RECEIVE_BATCH, MAX_VISIBILITY_SECONDS, MAX_WAIT_SECONDS
+from assistants_core.adapters.sqs_queue import SqsMessages, decode_message_fields
 from assistants_core.domain.errors import StorageError
 from assistants_core.file_ports import IngestionRef, ReceivedIngestion
-
-logger = logging.getLogger(__name__)
 
 
 def encode_ingestion_message(ref: IngestionRef) -> str:
@@ -20,22 +17,15 @@ def encode_ingestion_message(ref: IngestionRef) -> str:
 
 
 def decode_ingestion_message(body: str) -> IngestionRef | None:
-    try:
-        payload = json.loads(body)
-    except (TypeError, ValueError):
-        return None
-    if not isinstance(payload, dict):
-        return None
-    store, file = payload.get("vector_store_id"), payload.get("file_id")
-    if not isinstance(store, str) or not isinstance(file, str) or not store or not file:
-        return None
-    return IngestionRef(vector_store_id=store, file_id=file)
+    fields = decode_message_fields(body, ("vector_store_id", "file_id"))
+    return IngestionRef(vector_store_id=fields[0], file_id=fields[1]) if fields is not None else None
 
 
 class SqsIngestionQueue:
     def __init__(self, client: Any, queue_url: str) -> None:
         self._client = client
         self._queue_url = queue_url
+        self._messages = SqsMessages(client, queue_url, decode_ingestion_message, "ingestion")
 
     def enqueue_ingestion(self, ref: IngestionRef) -> None:
         with aws_errors("sqs.send_message"):
@@ -43,35 +33,14 @@ class SqsIngestionQueue:
 
     def receive_ingestions(self, *, max_messages: int, wait_seconds: int) -> list[ReceivedIngestion]:
         """Long-poll; malformed messages are logged and deleted."""
-        with aws_errors("sqs.receive_message"):
-            response = self._client.receive_message(
-                QueueUrl=self._queue_url,
-                MaxNumberOfMessages=max(1, min(max_messages, MAX_RECEIVE_BATCH)),
-                WaitTimeSeconds=max(0, min(wait_seconds, MAX_WAIT_SECONDS)),
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
-            )
-        received = []
-        for message in response.get("Messages", []):
-            ref = decode_ingestion_message(message.get("Body", ""))
-            if ref is None:
-                logger.warning("deleting malformed ingestion message %s", message.get("MessageId"))
-                self.delete_ingestion_message(message["ReceiptHandle"])
-                continue
-            count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-            received.append(ReceivedIngestion(ref, message["ReceiptHandle"], count))
-        return received
+        received = self._messages.receive(max_messages=max_messages, wait_seconds=wait_seconds)
+        return [ReceivedIngestion(ref, handle, count) for ref, handle, count in received]
 
     def delete_ingestion_message(self, receipt_handle: str) -> None:
-        with aws_errors("sqs.delete_message"):
-            self._client.delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt_handle)
+        self._messages.delete(receipt_handle)
 
     def extend_visibility(self, receipt_handle: str, seconds: int) -> None:
-        with aws_errors("sqs.change_message_visibility"):
-            self._client.change_message_visibility(
-                QueueUrl=self._queue_url,
-                ReceiptHandle=receipt_handle,
-                VisibilityTimeout=max(0, min(seconds, MAX_VISIBILITY_SECONDS)),
-            )
+        self._messages.extend_visibility(receipt_handle, seconds)
 
 
 class NoIngestionQueue:

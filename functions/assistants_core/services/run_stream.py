@@ -35,10 +35,11 @@ from typing import TypeVar
 
 from assistants_core.domain import ids
 from assistants_core.domain.models import Run
-from assistants_core.domain.run_events import STREAM_CLOSING_STATUSES, RunEvent
+from assistants_core.domain.run_events import STEP_EVENT_PREFIX, STREAM_CLOSING_STATUSES, RunEvent
 from assistants_core.domain.status import RunStatus
 from assistants_core.ports import RunEventLog, RunRepository
 from assistants_core.schemas.runs import CreateRunRequest, CreateThreadAndRunRequest
+from assistants_core.schemas.step_details import step_event_data_to_wire
 from assistants_core.services.quotas import TenantQuotas
 from assistants_core.services.run_events import run_event
 from assistants_core.services.runs import RunService
@@ -82,9 +83,14 @@ class RunStreamService:
         self._sleep = sleep
         self._monotonic = monotonic
 
-    def create_run(self, owner: str, thread_id: str, request: CreateRunRequest) -> AsyncIterator[RunEvent]:
-        """Create the run (errors raise here, before any byte is streamed), then stream it from the start."""
-        return self._created_and_streamed(owner, lambda: self._runs.create(owner, thread_id, request))
+    def create_run(
+        self, owner: str, thread_id: str, request: CreateRunRequest, *, include_content: bool = False
+    ) -> AsyncIterator[RunEvent]:
+        """Create the run (errors raise here, before any byte is streamed), then stream it from the start
+        (``include_content``: its step events carry file_search result content, ``include[]``)."""
+        return self._created_and_streamed(
+            owner, lambda: self._runs.create(owner, thread_id, request), include_content=include_content
+        )
 
     def create_thread_and_run(
         self, owner: str, request: CreateThreadAndRunRequest
@@ -115,10 +121,12 @@ class RunStreamService:
             events = self._after_catch_up(catch_up, events)
         return self._holding(owner, slot, events)
 
-    def _created_and_streamed(self, owner: str, create: Callable[[], Run]) -> AsyncIterator[RunEvent]:
+    def _created_and_streamed(
+        self, owner: str, create: Callable[[], Run], *, include_content: bool = False
+    ) -> AsyncIterator[RunEvent]:
         slot, run = self._with_slot(owner, create)
         events = self._follow(run.thread_id, run.id, after_seq=0, expires_at=run.expires_at)
-        return self._holding(owner, slot, events)
+        return self._holding(owner, slot, events, include_content=include_content)
 
     def _mark_streamed(self, run: Run) -> tuple[Run, Run | None]:
         """``run`` and, when nobody streamed it before, the run as marked streamed (its catch-up event; None
@@ -153,15 +161,24 @@ class RunStreamService:
             logger.exception("could not give back a stream slot", extra={"tenant": owner})
 
     async def _holding(
-        self, owner: str, slot: str | None, events: AsyncIterator[RunEvent]
+        self, owner: str, slot: str | None, events: AsyncIterator[RunEvent], *, include_content: bool = False
     ) -> AsyncIterator[RunEvent]:
+        """``events`` as sent: step events shaped for the wire (``step_event_data_to_wire``: no private
+        file_search fields; result content only with ``include_content``)."""
         try:
             async for event in events:
-                yield event
+                yield self._to_wire(event, include_content)
         finally:
             # Also when the client went away (the response's generator is closed): a blocking single write,
             # since an await here could be cancelled before it gave the slot back.
             self._close_slot(owner, slot)
+
+    @staticmethod
+    def _to_wire(event: RunEvent, include_content: bool) -> RunEvent:
+        if not event.event.startswith(STEP_EVENT_PREFIX):
+            return event
+        data = step_event_data_to_wire(event.data, include_content=include_content)
+        return RunEvent(seq=event.seq, event=event.event, data=data, attempt=event.attempt)
 
     def cursor(self, thread_id: str, run_id: str) -> int:
         """The newest sequence number: ``stream_after(..., cursor)`` streams only what happens from now on."""

@@ -31,6 +31,15 @@ _SET_ATTEMPTS = 3
 PreparedMessages = Sequence[tuple[str, Message]]
 
 
+def require_owned_file(files: FileRepository, owner: str, file_id: str, *, param: str) -> None:
+    """The file exists and is ``owner``'s, else a 404 naming ``param`` (writes nothing)."""
+    require_file_id(file_id, param=param)
+    try:
+        files.get_file(owner, file_id)
+    except NotFoundError:
+        raise NotFoundError("file", file_id, param=param) from None
+
+
 def thread_store_id(thread_id: str) -> str:
     """The id of the store a thread's attachments create: the same for every attempt of a request."""
     return ids.derived_id(rules.VECTOR_STORE, thread_id)
@@ -76,11 +85,7 @@ class ThreadVectorStores:
                     raise InvalidRequestError(
                         f"Invalid '{param}': an attachment for file_search needs a file_id.", param=param
                     )
-                require_file_id(file_id, param=param)
-                try:
-                    self._files.get_file(owner, file_id)
-                except NotFoundError:
-                    raise NotFoundError("file", file_id, param=param) from None
+                require_owned_file(self._files, owner, file_id, param=param)
                 file_ids.append(file_id)
         return list(dict.fromkeys(file_ids))
 

@@ -16,8 +16,7 @@ from assistants_core.file_ports import FileRepository, VectorStoreRepository
 from assistants_core.schemas.common import ToolResources
 from assistants_core.schemas.tool_resources import FileSearchResourcesInput, InlineVectorStore
 from assistants_core.schemas.vector_stores import CreateVectorStoreRequest, ExpiresAfter
-from assistants_core.services.files import require_file_id
-from assistants_core.services.thread_vector_stores import THREAD_STORE_EXPIRY_DAYS
+from assistants_core.services.thread_vector_stores import THREAD_STORE_EXPIRY_DAYS, require_owned_file
 from assistants_core.services.validation import require_id, validate_metadata
 from assistants_core.services.vector_store_rules import chunking_of
 from assistants_core.services.vector_stores import VectorStoreService
@@ -76,12 +75,7 @@ class ToolResourceService:
         chunking_of(inline.chunking_strategy, name=f"{param}.chunking_strategy")
         validate_metadata(inline.metadata, param=f"{param}.metadata")
         for index, file_id in enumerate(inline.file_ids):
-            file_param = f"{param}.file_ids[{index}]"
-            require_file_id(file_id, param=file_param)
-            try:
-                self._files.get_file(owner, file_id)
-            except NotFoundError:
-                raise NotFoundError("file", file_id, param=file_param) from None
+            require_owned_file(self._files, owner, file_id, param=f"{param}.file_ids[{index}]")
 
     def create_inline_store(
         self,

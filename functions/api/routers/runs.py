@@ -50,10 +50,19 @@ def create_run(
 
 @router.get("/threads/{thread_id}/runs/{run_id}/events", responses=STREAMING)
 def stream_run_events(
-    thread_id: str, run_id: str, tenant: Tenant, deps: Services, last_event_id: LastEventId = 0
+    thread_id: str,
+    run_id: str,
+    *,
+    tenant: Tenant,
+    deps: Services,
+    include: Include,
+    last_event_id: LastEventId = 0,
 ) -> Response:
-    """Our extension: (re)connect to a run's event stream; ``Last-Event-ID`` resumes after that event."""
-    return event_stream_response(deps.run_stream.stream_after(tenant, thread_id, run_id, last_event_id))
+    """Our extension: (re)connect to a run's event stream; ``Last-Event-ID`` resumes after that event
+    (``include[]`` as on run create, so a resumed stream keeps the shape it started with)."""
+    content = includes_file_search_content(include)
+    events = deps.run_stream.stream_after(tenant, thread_id, run_id, last_event_id, include_content=content)
+    return event_stream_response(events)
 
 
 @router.get("/threads/{thread_id}/runs")

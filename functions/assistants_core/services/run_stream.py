@@ -99,17 +99,29 @@ class RunStreamService:
         return self._created_and_streamed(owner, lambda: self._runs.create_thread_and_run(owner, request))
 
     def stream_after(
-        self, owner: str, thread_id: str, run_id: str, after_seq: int
+        self, owner: str, thread_id: str, run_id: str, after_seq: int, *, include_content: bool = False
     ) -> AsyncIterator[RunEvent]:
         """The events of an existing run after ``after_seq`` (404 for an unknown or foreign run). A run nobody
         streamed yet has no event log: it is marked streamed (its changes are logged from then on) and the
         stream starts with its status event as marked (the catch-up)."""
         return self.in_stream_slot(
-            owner, lambda: self._runs.retrieve(owner, thread_id, run_id), thread_id, run_id, after_seq
+            owner,
+            lambda: self._runs.retrieve(owner, thread_id, run_id),
+            thread_id,
+            run_id,
+            after_seq,
+            include_content=include_content,
         )
 
     def in_stream_slot(
-        self, owner: str, action: Callable[[], Run], thread_id: str, run_id: str, after_seq: int
+        self,
+        owner: str,
+        action: Callable[[], Run],
+        thread_id: str,
+        run_id: str,
+        after_seq: int,
+        *,
+        include_content: bool = False,
     ) -> AsyncIterator[RunEvent]:
         """Take one of ``owner``'s stream slots (429 over the cap), do ``action`` (its errors raise here and
         give the slot back; it returns the run), then stream the run after ``after_seq``; the slot is given
@@ -119,7 +131,7 @@ class RunStreamService:
         events = self._follow(thread_id, run_id, after_seq=max(0, after_seq), expires_at=run.expires_at)
         if catch_up is not None:
             events = self._after_catch_up(catch_up, events)
-        return self._holding(owner, slot, events)
+        return self._holding(owner, slot, events, include_content=include_content)
 
     def _created_and_streamed(
         self, owner: str, create: Callable[[], Run], *, include_content: bool = False

@@ -12,6 +12,7 @@ from assistants_core.services.thread_vector_stores import ThreadVectorStores, se
 from assistants_core.services.tool_resources import (
     ToolResourceService,
     check_tool_resources,
+    merged_thread_resources,
     with_inline_store,
 )
 from assistants_core.services.tool_validation import ToolSupport
@@ -30,8 +31,8 @@ def prepare_thread(
     resources: ToolResourceService | None = None,
 ) -> tuple[Thread, list[Message]]:
     """A validated, not yet stored thread with its initial messages (in request order). Its
-    ``tool_resources`` are the request's (else ``tool_resources``, thread-and-run's), checked, without the
-    ``vector_stores`` helper: ``ready_thread_stores`` creates what they and the attachments need."""
+    ``tool_resources`` are the request's merged with ``tool_resources`` (thread-and-run's), checked, without
+    the ``vector_stores`` helper: ``ready_thread_stores`` creates what they and the attachments need."""
     thread_id = ids.new_id(ids.THREAD, now_ms=int(now * 1000))
     metadata = validate_metadata(request.metadata, param=f"{param}metadata")
     messages = [
@@ -46,14 +47,13 @@ def prepare_thread(
         )
         for index, message in enumerate(request.messages)
     ]
-    resources_param = f"{param}tool_resources" if request.tool_resources is not None else "tool_resources"
     thread = Thread(
         id=thread_id,
         owner=owner,
         created_at=int(now),
         metadata=metadata,
-        tool_resources=check_tool_resources(
-            resources, owner, request.tool_resources or tool_resources, param=resources_param
+        tool_resources=merged_thread_resources(
+            resources, owner, request.tool_resources, tool_resources, param=f"{param}tool_resources"
         ),
     )
     return thread, messages

@@ -136,3 +136,37 @@ def with_inline_store(
     if service is None:
         return stored
     return service.create_inline_store(owner, resources, stored, for_thread=for_thread)
+
+
+def names_stores(resources: ToolResources | None) -> bool:
+    """Whether ``resources`` name a file_search store (by id or with the helper)."""
+    file_search = resources.file_search if resources is not None else None
+    return file_search is not None and bool(file_search.vector_store_ids or inline_store_of(resources))
+
+
+def merged_thread_resources(
+    service: ToolResourceService | None,
+    owner: str,
+    thread_resources: ToolResources | None,
+    run_resources: ToolResources | None,
+    *,
+    param: str,
+) -> dict[str, Any] | None:
+    """Thread-and-run: the new thread's own ``tool_resources`` (``param``) and the request's top-level ones,
+    each checked, stored together on the thread (what the worker reads besides the assistant's). A thread
+    holds one vector store, so both naming one is a 400 rather than one silently dropped."""
+    thread_stored = check_tool_resources(service, owner, thread_resources, param=param)
+    run_stored = check_tool_resources(service, owner, run_resources)
+    if names_stores(thread_resources) and names_stores(run_resources):
+        raise InvalidRequestError(
+            "Invalid 'tool_resources.file_search': the thread holds one vector store; name it either in "
+            f"'{param}.file_search' or in 'tool_resources.file_search', not both.",
+            param="tool_resources.file_search",
+        )
+    if thread_stored is None and run_stored is None:
+        return None
+    merged = dict(run_stored or {})
+    for tool, value in (thread_stored or {}).items():
+        if tool != "file_search" or names_stores(thread_resources) or tool not in merged:
+            merged[tool] = value
+    return merged

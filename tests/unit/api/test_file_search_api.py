@@ -188,6 +188,24 @@ def test_vector_store_ids_must_name_stores_of_the_same_tenant(api: ApiHarness) -
     assert new_thread(api, tool_resources=resources)["tool_resources"] == resources
 
 
+def test_thread_and_run_keeps_both_resource_sets_or_refuses_two_stores(api: ApiHarness) -> None:
+    asst = assistant_id(api, tools=[SEARCH])
+    store_id = new_store(api)
+    searched = {"file_search": {"vector_store_ids": [store_id]}}
+    code = {"code_interpreter": {"file_ids": []}}
+    run = api.post(
+        "/threads/runs",
+        {"assistant_id": asst, "tool_resources": searched, "thread": {"tool_resources": code}},
+    )
+    assert run.status_code == 200, run.text
+    thread = api.get(f"/threads/{run.json()['thread_id']}").json()
+    assert thread["tool_resources"] == {**searched, **code}
+    before = api.table_item_count()
+    both = {"assistant_id": asst, "tool_resources": searched, "thread": {"tool_resources": searched}}
+    assert error_of(api.post("/threads/runs", both))["param"] == "tool_resources.file_search"
+    assert api.table_item_count() == before
+
+
 def test_the_vector_stores_helper_creates_the_store_with_its_files(api: ApiHarness) -> None:
     file_id = upload(api)
     helper = {

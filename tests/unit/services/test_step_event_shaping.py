@@ -56,8 +56,13 @@ def streamed_data(include_content: bool) -> dict[str, dict[str, Any]]:
 
     async def collect() -> dict[str, dict[str, Any]]:
         request = CreateRunRequest(assistant_id="asst_1", stream=True)
-        stream = service.create_run(THREAD.owner, THREAD.id, request, include_content=include_content)
-        return {event.event: event.data async for event in stream}
+        created = service.create_run(THREAD.owner, THREAD.id, request, include_content=include_content)
+        resumed = service.stream_after(
+            THREAD.owner, THREAD.id, runs.run.id, 0, include_content=include_content
+        )
+        sent = [(event.event, event.data) async for event in created]
+        assert sent == [(event.event, event.data) async for event in resumed]  # a reconnect keeps the shape
+        return dict(sent)
 
     return asyncio.run(collect())
 

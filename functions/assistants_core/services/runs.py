@@ -119,13 +119,9 @@ class RunService:
                 for index, message in enumerate(additional_messages)
             ],
         )
-        stores = self._stores
-
-        def attach_files() -> None:
-            if file_ids and stores is not None:
-                stores.attach_to_thread(owner, thread_id, file_ids, action="create runs on")
-
-        self._store_new_run(run, additional_messages, before_write=attach_files)
+        self._store_new_run(
+            run, additional_messages, before_write=lambda: self._attach(owner, thread_id, file_ids)
+        )
         self._enqueue(run)
         self._wake_worker()
         return run
@@ -163,6 +159,11 @@ class RunService:
         self._enqueue(run)
         self._wake_worker()
         return run
+
+    def _attach(self, owner: str, thread_id: str, file_ids: list[str]) -> None:
+        """The files ``additional_messages`` attach for file_search, into the thread's vector store."""
+        if file_ids and self._stores is not None:
+            self._stores.attach_to_thread(owner, thread_id, file_ids, action="create runs on")
 
     def _store_new_run(
         self,

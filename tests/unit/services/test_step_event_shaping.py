@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from assistants_core.domain.models import Run
+from assistants_core.domain.models import Run, RunStep
 from assistants_core.domain.run_events import RunEvent
-from assistants_core.domain.status import RunStatus
+from assistants_core.domain.status import RunStatus, StepStatus
 from assistants_core.schemas.runs import CreateRunRequest
 from assistants_core.schemas.step_details import step_event_data_to_wire
+from assistants_core.services.run_events import step_event
 from assistants_core.services.run_stream import RunStreamService
 from tests.contract.factories import make_run
 from tests.unit.services.test_run_stream import THREAD, FakeRuns, FakeTime, ListLog, stream_service
@@ -91,3 +92,21 @@ def test_steps_without_file_search_pass_through_unchanged() -> None:
     message_step = {"step_details": {"type": "message_creation", "message_creation": {"message_id": "m"}}}
     for data in (function_step, message_step, {"id": "s", "delta": {}}):
         assert step_event_data_to_wire(data) == data
+
+
+def test_the_event_log_keeps_result_content_for_streams_that_include_it() -> None:
+    run = make_run(THREAD)
+    step = RunStep(
+        id="step_1",
+        owner=THREAD.owner,
+        thread_id=THREAD.id,
+        run_id=run.id,
+        assistant_id=run.assistant_id,
+        created_at=run.created_at,
+        type="tool_calls",
+        status=StepStatus.COMPLETED,
+        step_details={"type": "tool_calls", "tool_calls": [CALL]},
+        completed_at=run.created_at,
+    )
+    logged = search_of(step_event(step, "completed", 1).data)
+    assert logged["results"] == [RESULT] and "queries" not in logged

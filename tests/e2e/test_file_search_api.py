@@ -6,18 +6,29 @@ back through the SDK, with result chunks only on ``include``."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+from typing import Any
+
 import openai
 import pytest
 from openai import OpenAI
 
-from assistants_core.adapters.dynamodb import DynamoMessageRepository, DynamoTable
+from assistants_core.adapters.dynamodb import (
+    DynamoMessageRepository,
+    DynamoRunEventLog,
+    DynamoRunRepository,
+    DynamoTable,
+)
 from assistants_core.adapters.dynamodb.expressions import Expression, absent_condition
 from assistants_core.adapters.dynamodb.items import step_to_item
 from assistants_core.adapters.s3_bodies import S3BodyStore
 from assistants_core.domain import ids
 from assistants_core.domain.models import Message, RunStep
-from assistants_core.domain.status import StepStatus
+from assistants_core.domain.status import RunStatus, StepStatus
 from assistants_core.schemas.step_details import FILE_SEARCH_CONTENT
+from assistants_core.services.evented_runs import with_run_events
+from assistants_core.services.run_events import step_delta_event, step_event
 from tests.e2e.conftest import LocalStackHandle
 from tests.e2e.test_ingestion_sdk import ingestion_worker  # noqa: F401  # the module's ingestion consumer
 
@@ -41,6 +52,43 @@ def table(local_stack: LocalStackHandle) -> DynamoTable:
 
 def upload(client: OpenAI, name: str, text: str) -> str:
     return client.files.create(file=(name, text.encode()), purpose="assistants").id
+
+
+def stored_call(file_id: str) -> dict[str, Any]:
+    """A file_search call as the worker stores it (FILE_SEARCH_CONTRACT.md item 3)."""
+    return {
+        "id": "call_fs1",
+        "type": "file_search",
+        "file_search": {
+            "ranking_options": {"ranker": "default_2024_08_21", "score_threshold": 0.0},
+            "results": [
+                {
+                    "file_id": file_id,
+                    "file_name": "facts.txt",
+                    "score": 0.83,
+                    "content": [{"type": "text", "text": "The sky is blue."}],
+                }
+            ],
+            "queries": ["sky colour"],
+        },
+    }
+
+
+def file_search_step(
+    run_id: str, thread_id: str, assistant_id: str, file_id: str, *, created_at: int
+) -> RunStep:
+    return RunStep(
+        id=ids.derived_id(ids.STEP, run_id, "fs"),
+        owner=TENANT,
+        thread_id=thread_id,
+        run_id=run_id,
+        assistant_id=assistant_id,
+        created_at=created_at,
+        type="tool_calls",
+        status=StepStatus.COMPLETED,
+        step_details={"type": "tool_calls", "tool_calls": [stored_call(file_id)]},
+        completed_at=created_at,
+    )
 
 
 def test_attachments_fill_the_threads_store_and_are_ingested(client: OpenAI) -> None:
@@ -151,38 +199,7 @@ def test_a_file_search_step_and_its_citation_read_back_through_the_sdk(
     assert run.tool_choice is not None and run.tool_choice.type == "file_search"  # type: ignore[union-attr]
     client.beta.threads.runs.cancel(run.id, thread_id=thread.id)  # no worker here: free the thread
     # What the worker writes (FILE_SEARCH_CONTRACT.md items 3 and 4).
-    step = RunStep(
-        id=ids.derived_id(ids.STEP, run.id, "fs"),
-        owner=TENANT,
-        thread_id=thread.id,
-        run_id=run.id,
-        assistant_id=assistant.id,
-        created_at=run.created_at,
-        type="tool_calls",
-        status=StepStatus.COMPLETED,
-        step_details={
-            "type": "tool_calls",
-            "tool_calls": [
-                {
-                    "id": "call_fs1",
-                    "type": "file_search",
-                    "file_search": {
-                        "ranking_options": {"ranker": "default_2024_08_21", "score_threshold": 0.0},
-                        "results": [
-                            {
-                                "file_id": file_id,
-                                "file_name": "facts.txt",
-                                "score": 0.83,
-                                "content": [{"type": "text", "text": "The sky is blue."}],
-                            }
-                        ],
-                        "queries": ["sky colour"],
-                    },
-                }
-            ],
-        },
-        completed_at=run.created_at,
-    )
+    step = file_search_step(run.id, thread.id, assistant.id, file_id, created_at=run.created_at)
     expression = Expression()
     table.put(step_to_item(step), expression, absent_condition(expression))
     marker = "【0:0†facts.txt】"
@@ -245,3 +262,61 @@ def test_a_file_search_step_and_its_citation_read_back_through_the_sdk(
     assert citation.type == "file_citation"
     assert citation.file_citation.file_id == file_id  # type: ignore[union-attr]
     assert text.value[citation.start_index : citation.end_index] == citation.text == marker
+
+
+def test_a_streamed_run_with_include_gets_result_content_in_its_step_events(
+    client: OpenAI, table: DynamoTable
+) -> None:
+    """The step events a worker logs (here claimed, streamed and finished as the worker does) reach a stream
+    created with ``include``, content included, queries not."""
+    file_id = upload(client, "facts.txt", "The sky is blue.")
+    assistant = client.beta.assistants.create(model="scripted", tools=[{"type": "file_search"}])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "What colour is the sky?"}])
+    log = DynamoRunEventLog(table)
+    runs = with_run_events(DynamoRunRepository(table), log)  # the worker's evented repository
+    seen: list[Any] = []
+    stream = client.beta.threads.runs.create(
+        thread.id, assistant_id=assistant.id, stream=True, include=[FILE_SEARCH_CONTENT]
+    )
+    for event in stream:
+        seen.append(event)
+        if event.event != "thread.run.queued":
+            continue
+        claimed = runs.claim_run(thread.id, event.data.id, worker_id="e2e", lease_seconds=60, now=time.time())
+        assert claimed is not None
+        step = file_search_step(claimed.id, thread.id, assistant.id, file_id, created_at=claimed.created_at)
+        opened = replace(
+            step,
+            status=StepStatus.IN_PROGRESS,
+            completed_at=None,
+            step_details={"type": "tool_calls", "tool_calls": []},
+        )
+        call = {"index": 0, **stored_call(file_id)}
+        log.append(  # what the worker streams while the call runs
+            thread.id,
+            claimed.id,
+            [
+                step_event(opened, "created", claimed.attempts),
+                step_event(opened, "in_progress", claimed.attempts),
+                step_delta_event(
+                    step.id, {"step_details": {"type": "tool_calls", "tool_calls": [call]}}, claimed.attempts
+                ),
+            ],
+        )
+        runs.finish_run(
+            claimed,
+            RunStatus.COMPLETED,
+            fields={"completed_at": int(time.time())},
+            worker_id="e2e",
+            message=None,
+            steps=[step],
+        )
+    names = [event.event for event in seen]
+    assert names[-1] == "thread.run.completed"
+    delta = next(event.data for event in seen if event.event == "thread.run.step.delta")
+    search = delta.delta.step_details.tool_calls[0].file_search  # type: ignore[union-attr]
+    assert "queries" not in search and search["results"][0]["content"][0]["text"] == "The sky is blue."
+    completed = next(event.data for event in seen if event.event == "thread.run.step.completed")
+    (result,) = completed.step_details.tool_calls[0].file_search.results or []  # type: ignore[union-attr]
+    assert result.content is not None and result.content[0].text == "The sky is blue."
+    assert "queries" not in completed.model_dump_json()

@@ -101,6 +101,12 @@ def validate_tool_choice(tool_choice: Any, tools: list[dict[str, Any]]) -> None:
         return
     if tool_choice.get("type") != "function":
         kind = tool_choice.get("type")
+        if kind in NOT_RUN_TOOLS:  # even where the deployment accepts it declared: it cannot be forced
+            raise InvalidRequestError(
+                f"Invalid 'tool_choice': the '{kind}' tool is not supported by this server.",
+                param="tool_choice",
+                code="unsupported_tool",
+            )
         if not any(tool.get("type") == kind for tool in tools):
             raise InvalidRequestError(
                 f"Invalid 'tool_choice': the run's tools have no '{kind}' tool.", param="tool_choice"

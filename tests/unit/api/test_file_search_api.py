@@ -113,6 +113,12 @@ def test_the_deployment_may_opt_into_accepting_unrun_tools(monkeypatch: pytest.M
         created = api.post("/assistants", {"model": "m", "tools": [CODE]})
         assert created.status_code == 200, created.text
         assert created.json()["tools"] == [CODE]
+        thread_id = new_thread(api)["id"]
+        forced = {"assistant_id": created.json()["id"], "tool_choice": CODE}
+        error = error_of(api.post(f"/threads/{thread_id}/runs", forced))  # accepted unused, never forced
+        assert (error["param"], error["code"]) == ("tool_choice", "unsupported_tool")
+        run = api.post(f"/threads/{thread_id}/runs", {"assistant_id": created.json()["id"]})
+        assert run.status_code == 200 and run.json()["tools"] == [CODE]
 
 
 def test_file_search_without_an_embedding_model_is_a_clear_400(monkeypatch: pytest.MonkeyPatch) -> None:

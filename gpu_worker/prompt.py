@@ -46,14 +46,14 @@ def system_text(run: Run, tools_text: str | None = None) -> str | None:
 
 
 def describe_part(part: JSONDict) -> str:
-    """What the model sees of one content part: text verbatim, anything else as a short summary."""
+    """What the model sees of one content part: text verbatim. Image parts give nothing: no served model
+    reads images, the API refuses them at create, and one stored before that is not described to the model
+    as if it could see it."""
     kind = part.get("type")
     if kind == "text":
         return str(part.get("text", {}).get("value", ""))
-    if kind == "image_file":
-        return f"[image file {part.get('image_file', {}).get('file_id', 'unknown')}]"
-    if kind == "image_url":
-        return f"[image {part.get('image_url', {}).get('url', 'unknown')}]"
+    if kind in ("image_file", "image_url"):
+        return ""
     if kind == "refusal":
         return str(part.get("refusal", ""))
     return f"[{kind} content]"

@@ -33,8 +33,11 @@ from assistants_core.services.quotas import TenantQuotas
 from assistants_core.services.run_stream import RunStreamService
 from assistants_core.services.runs import RunService
 from assistants_core.services.steps import StepService
+from assistants_core.services.thread_vector_stores import ThreadVectorStores
 from assistants_core.services.threads import ThreadService
 from assistants_core.services.tool_outputs import ToolOutputService
+from assistants_core.services.tool_resources import ToolResourceService
+from assistants_core.services.tool_validation import ToolSupport
 from assistants_core.services.worker_wake import WorkerWakeService
 from assistants_core.settings import ApiSettings, get_api_settings
 
@@ -101,6 +104,21 @@ def build_dependencies(
         if spawner is not None
         else None
     )
+    file_services = build_file_services(settings, clients, table, clock)
+    support = ToolSupport(
+        file_search=settings.embedding_model_path is not None,
+        ignore_unsupported=settings.ignore_unsupported_tools,
+    )
+    resources = ToolResourceService(
+        file_services.store_repository, file_services.file_repository, file_services.stores
+    )
+    thread_stores = ThreadVectorStores(
+        thread_repo,
+        file_services.store_repository,
+        file_services.file_repository,
+        file_services.store_files,
+        clock,
+    )
     quotas = TenantQuotas(
         DynamoTenantQuotaStore(table),
         run_repo,
@@ -120,14 +138,28 @@ def build_dependencies(
         models=models,
         wake=worker_wake,
         admission=quotas,
+        support=support,
+        resources=resources,
+        stores=thread_stores,
     )
     run_stream = RunStreamService(
         runs, run_repo, event_log, max_stream_seconds=settings.stream_max_seconds, quotas=quotas
     )
     return ApiDependencies(
-        assistants=AssistantService(assistant_repo, clock, models=models),
-        threads=ThreadService(thread_repo, clock, max_message_chars=max_chars),
-        messages=MessageService(message_repo, clock, max_message_chars=max_chars),
+        assistants=AssistantService(
+            assistant_repo, clock, models=models, resources=resources, support=support
+        ),
+        threads=ThreadService(
+            thread_repo,
+            clock,
+            max_message_chars=max_chars,
+            support=support,
+            resources=resources,
+            stores=thread_stores,
+        ),
+        messages=MessageService(
+            message_repo, clock, max_message_chars=max_chars, support=support, stores=thread_stores
+        ),
         runs=runs,
         run_stream=run_stream,
         tool_outputs=ToolOutputService(run_repo, run_queue, clock, stream=run_stream),
@@ -136,7 +168,7 @@ def build_dependencies(
         authenticator=ApiKeyAuthenticator(
             settings.api_key_hashes, allow_weak_keys=settings.allow_weak_api_keys
         ),
-        file_services=build_file_services(settings, clients, table, clock),
+        file_services=file_services,
         cors_allow_origins=[
             origin.strip() for origin in settings.cors_allow_origins.split(",") if origin.strip()
         ],

@@ -16,7 +16,7 @@ from assistants_core.adapters.dynamodb.vector_stores import DynamoVectorStoreRep
 from assistants_core.adapters.s3_chunks import S3ChunkIndex
 from assistants_core.adapters.s3_objects import S3ObjectStore
 from assistants_core.adapters.sqs_ingestion import NoIngestionQueue, SqsIngestionQueue
-from assistants_core.file_ports import Embedder
+from assistants_core.file_ports import Embedder, FileRepository, VectorStoreRepository
 from assistants_core.ports import Clock
 from assistants_core.services.files import FileService
 from assistants_core.services.uploads import UploadService
@@ -34,6 +34,8 @@ class FileServices:
     store_files: VectorStoreFileService
     search: VectorStoreSearchService
     clock: Clock
+    file_repository: FileRepository
+    store_repository: VectorStoreRepository
 
 
 @lru_cache(maxsize=4)
@@ -65,6 +67,8 @@ def build_file_services(
         store_files=store_files,
         search=VectorStoreSearchService(store_repo, chunk_index, query_embedder(settings), clock),
         clock=clock,
+        file_repository=file_repo,
+        store_repository=store_repo,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 
 from api.auth import current_tenant
@@ -34,3 +34,11 @@ class MessageListQuery(ListQuery):
 
 Paging = Annotated[ListQuery, Query()]
 MessagePaging = Annotated[MessageListQuery, Query()]
+
+
+def include_values(request: Request) -> list[str]:
+    """``include[]`` as the SDKs send it (brackets), or plain repeated ``include``."""
+    return request.query_params.getlist("include[]") + request.query_params.getlist("include")
+
+
+Include = Annotated[list[str], Depends(include_values)]

@@ -34,6 +34,9 @@ class ThreadRepository(Protocol):
     def replace_thread_fields(self, thread: Thread) -> None:
         """Write ``metadata`` and ``tool_resources`` of an existing thread of this owner."""
 
+    def set_tool_resources(self, thread: Thread, previous: dict[str, Any] | None) -> bool:
+        """Write ``thread.tool_resources`` iff the stored ones still equal ``previous`` (else False)."""
+
     def delete_thread(self, owner: str, thread_id: str) -> None:
         """Delete the thread, its messages, runs, steps and S3 bodies."""
 

@@ -71,8 +71,11 @@ class ApiSettings(AwsSettings):
     # store fail at once with a server_error (nothing can ingest them).
     ingestion_queue_url: str | None = None
     # The sentence-embedding model folder of the ingestion worker (search embeds queries with it, in numpy).
-    # Unset: vector store search answers 400.
+    # Unset: vector store search answers 400, and a declared file_search tool is a 400 at create.
     embedding_model_path: str | None = None
+    # Accept declared tools the server does not run (code_interpreter) and store them unused, instead of a
+    # 400 at create (assistants, runs, thread-and-run, message attachments).
+    ignore_unsupported_tools: bool = False
 
 
 class WorkerSettings(AwsSettings):

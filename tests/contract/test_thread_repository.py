@@ -36,6 +36,25 @@ def test_create_with_messages_get_and_replace(
     assert thread_repo.get_thread(OWNER, thread.id) == thread
 
 
+def test_set_tool_resources_is_a_compare_and_set(thread_repo: DynamoThreadRepository) -> None:
+    """Attachments name the thread's vector store without overwriting a concurrent change (or metadata)."""
+    thread = make_thread(metadata={"topic": "x"})
+    thread_repo.create_thread(thread, [])
+    named = {"file_search": {"vector_store_ids": ["vs_1"]}}
+    thread.tool_resources = named
+    assert thread_repo.set_tool_resources(thread, None)
+    thread.tool_resources = {"file_search": {"vector_store_ids": ["vs_2"]}}
+    assert not thread_repo.set_tool_resources(thread, None)  # no longer unset: lost, nothing written
+    assert thread_repo.get_thread(OWNER, thread.id).tool_resources == named
+    assert thread_repo.set_tool_resources(thread, named)
+    stored = thread_repo.get_thread(OWNER, thread.id)
+    assert (stored.tool_resources, stored.metadata) == (thread.tool_resources, {"topic": "x"})
+    with pytest.raises(NotFoundError):
+        thread_repo.set_tool_resources(make_thread(owner=OTHER_OWNER, id=thread.id), named)
+    with pytest.raises(NotFoundError):
+        thread_repo.set_tool_resources(make_thread(), None)
+
+
 def test_duplicate_thread_writes_nothing(
     thread_repo: DynamoThreadRepository, message_repo: DynamoMessageRepository
 ) -> None:

@@ -1,9 +1,9 @@
 """Every optional field of the Assistants objects, set through the official SDK, comes back in OpenAI's shapes
 (the conformance check in ``conformance.py`` validates each of these responses against OpenAI's schemas;
-this test makes sure the optional parts of those schemas are produced at all): tool resources, code
-interpreter and file search tools with their settings, strict functions, ``json_schema`` response formats,
-attachments, image detail, a named tool choice and every run option. No worker: the run stays queued and is
-cancelled."""
+this test makes sure the optional parts of those schemas are produced at all): tool resources, the file
+search tool with its settings, strict functions, ``json_schema`` response formats, attachments, a named tool
+choice and every run option. No worker: the run stays queued and is cancelled. (Tools and content the server
+does not run, code_interpreter and images, are refused: test_file_search_api.py.)"""
 
 from __future__ import annotations
 
@@ -41,7 +41,6 @@ ANSWER_FORMAT = {
         "strict": True,
     },
 }
-RESOURCES = {"code_interpreter": {"file_ids": ["file-abc"]}, "file_search": {"vector_store_ids": ["vs_abc"]}}
 
 
 @pytest.fixture
@@ -50,21 +49,24 @@ def client(local_stack: LocalStackHandle) -> OpenAI:
 
 
 def test_every_optional_field_round_trips(client: OpenAI) -> None:
+    file_id = client.files.create(file=("facts.txt", b"The sky is blue."), purpose="assistants").id
+    store_id = client.vector_stores.create(name="surface").id
+    resources = {"code_interpreter": {"file_ids": [file_id]}, "file_search": {"vector_store_ids": [store_id]}}
     assistant = client.beta.assistants.create(
         model="scripted",
         name="Surface",
         description="Exercises every optional field.",
         instructions="Answer briefly.",
-        tools=[{"type": "code_interpreter"}, FILE_SEARCH, LOOKUP],  # type: ignore[list-item]
-        tool_resources=RESOURCES,  # type: ignore[arg-type]
+        tools=[FILE_SEARCH, LOOKUP],  # type: ignore[list-item]
+        tool_resources=resources,  # type: ignore[arg-type]
         response_format=ANSWER_FORMAT,  # type: ignore[arg-type]
         temperature=0.5,
         top_p=0.9,
         metadata={"suite": "surface"},
     )
-    assert [tool.type for tool in assistant.tools] == ["code_interpreter", "file_search", "function"]
+    assert [tool.type for tool in assistant.tools] == ["file_search", "function"]
     assert assistant.tool_resources is not None and assistant.tool_resources.file_search is not None
-    assert assistant.tool_resources.file_search.vector_store_ids == ["vs_abc"]
+    assert assistant.tool_resources.file_search.vector_store_ids == [store_id]
     assert assistant.description == "Exercises every optional field."
     assert client.beta.assistants.retrieve(assistant.id).response_format == assistant.response_format
 
@@ -72,21 +74,16 @@ def test_every_optional_field_round_trips(client: OpenAI) -> None:
         messages=[
             {
                 "role": "user",
-                "content": [
-                    {"type": "text", "text": "what is in the file?"},
-                    {"type": "image_file", "image_file": {"file_id": "file-img", "detail": "high"}},
-                ],
-                "attachments": [
-                    {"file_id": "file-abc", "tools": [{"type": "code_interpreter"}, {"type": "file_search"}]}
-                ],
+                "content": [{"type": "text", "text": "what is in the file?"}],
+                "attachments": [{"file_id": file_id, "tools": [{"type": "file_search"}]}],
             }
         ],
-        tool_resources=RESOURCES,  # type: ignore[arg-type]
+        tool_resources=resources,  # type: ignore[arg-type]
         metadata={"suite": "surface"},
     )
     assert thread.tool_resources is not None and thread.tool_resources.code_interpreter is not None
     (message,) = client.beta.threads.messages.list(thread.id).data
-    assert message.attachments is not None and message.attachments[0].file_id == "file-abc"
+    assert message.attachments is not None and message.attachments[0].file_id == file_id
 
     run = client.beta.threads.runs.create(
         thread.id,

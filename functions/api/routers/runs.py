@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from fastapi.responses import Response
 
-from api.params import Paging, Services, Tenant
+from api.params import Include, Paging, Services, Tenant
 from api.sse import LastEventId, event_stream_response
 from assistants_core.schemas.common import ListResponse, list_response
 from assistants_core.schemas.runs import (
@@ -17,6 +17,7 @@ from assistants_core.schemas.runs import (
     RunObject,
 )
 from assistants_core.schemas.tool_outputs import SubmitToolOutputsRequest
+from assistants_core.services.steps import includes_file_search_content
 
 router = APIRouter(tags=["runs"])
 
@@ -36,19 +37,32 @@ def create_thread_and_run(
 
 @router.post("/threads/{thread_id}/runs", response_model=RunObject, responses=STREAMING)
 def create_run(
-    thread_id: str, body: CreateRunRequest, tenant: Tenant, deps: Services
+    thread_id: str, body: CreateRunRequest, tenant: Tenant, deps: Services, include: Include
 ) -> RunObject | Response:
+    """``include[]`` shapes the step events of the run's stream (the run object has no steps)."""
+    content = includes_file_search_content(include)
     if body.stream:
-        return event_stream_response(deps.run_stream.create_run(tenant, thread_id, body))
+        return event_stream_response(
+            deps.run_stream.create_run(tenant, thread_id, body, include_content=content)
+        )
     return RunObject.from_domain(deps.runs.create(tenant, thread_id, body))
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/events", responses=STREAMING)
 def stream_run_events(
-    thread_id: str, run_id: str, tenant: Tenant, deps: Services, last_event_id: LastEventId = 0
+    thread_id: str,
+    run_id: str,
+    *,
+    tenant: Tenant,
+    deps: Services,
+    include: Include,
+    last_event_id: LastEventId = 0,
 ) -> Response:
-    """Our extension: (re)connect to a run's event stream; ``Last-Event-ID`` resumes after that event."""
-    return event_stream_response(deps.run_stream.stream_after(tenant, thread_id, run_id, last_event_id))
+    """Our extension: (re)connect to a run's event stream; ``Last-Event-ID`` resumes after that event
+    (``include[]`` as on run create, so a resumed stream keeps the shape it started with)."""
+    content = includes_file_search_content(include)
+    events = deps.run_stream.stream_after(tenant, thread_id, run_id, last_event_id, include_content=content)
+    return event_stream_response(events)
 
 
 @router.get("/threads/{thread_id}/runs")

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from assistants_core.domain.models import Assistant
 from assistants_core.schemas.common import Metadata, RequestModel, ToolResources, WireModel
+from assistants_core.schemas.tool_resources import ToolResourcesInput
 from assistants_core.schemas.tools import (
     ResponseFormat,
     ToolList,
@@ -22,7 +23,7 @@ class CreateAssistantRequest(RequestModel):
     description: str | None = Field(default=None, max_length=512)
     instructions: str | None = Field(default=None, max_length=256_000)
     tools: ToolList = Field(default_factory=list)
-    tool_resources: ToolResources | None = None
+    tool_resources: ToolResourcesInput | None = None
     metadata: Metadata | None = None
     temperature: float | None = 1.0
     top_p: float | None = 1.0

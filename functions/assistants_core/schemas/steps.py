@@ -8,6 +8,7 @@ from assistants_core.domain.models import RunStep
 from assistants_core.domain.status import StepStatus
 from assistants_core.schemas.common import Metadata, WireModel
 from assistants_core.schemas.runs import UsageObject
+from assistants_core.schemas.step_details import step_details_to_wire
 
 
 class RunStepObject(WireModel):
@@ -29,7 +30,8 @@ class RunStepObject(WireModel):
     usage: UsageObject | None
 
     @classmethod
-    def from_domain(cls, step: RunStep) -> RunStepObject:
+    def from_domain(cls, step: RunStep, *, include_content: bool = False) -> RunStepObject:
+        """``include_content``: file_search results carry their chunks (``include[]``)."""
         return cls(
             id=step.id,
             created_at=step.created_at,
@@ -38,7 +40,7 @@ class RunStepObject(WireModel):
             run_id=step.run_id,
             type=step.type,  # type: ignore[arg-type]  # validated by pydantic
             status=step.status.value,
-            step_details=step.step_details,
+            step_details=step_details_to_wire(step.step_details, include_content=include_content),
             last_error=step.last_error,
             expired_at=step.expired_at,
             cancelled_at=step.cancelled_at,

@@ -9,12 +9,13 @@ from pydantic import Field
 from assistants_core.domain.models import Thread
 from assistants_core.schemas.common import Metadata, RequestModel, ToolResources, WireModel
 from assistants_core.schemas.messages import CreateMessageRequest
+from assistants_core.schemas.tool_resources import ToolResourcesInput
 
 
 class CreateThreadRequest(RequestModel):
     messages: list[CreateMessageRequest] = Field(default_factory=list, max_length=32)
     metadata: Metadata | None = None
-    tool_resources: ToolResources | None = None
+    tool_resources: ToolResourcesInput | None = None
 
 
 class ModifyThreadRequest(RequestModel):

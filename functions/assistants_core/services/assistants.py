@@ -7,10 +7,14 @@ from assistants_core.domain.errors import InvalidRequestError
 from assistants_core.domain.models import Assistant, Page
 from assistants_core.ports import AssistantRepository, Clock
 from assistants_core.schemas.assistants import CreateAssistantRequest, ModifyAssistantRequest
-from assistants_core.schemas.common import tool_resources_to_domain
 from assistants_core.schemas.tools import option_to_domain, tools_to_domain
 from assistants_core.services.models import ModelCatalog
-from assistants_core.services.tool_validation import validate_response_format, validate_tools
+from assistants_core.services.tool_resources import (
+    ToolResourceService,
+    check_tool_resources,
+    with_inline_store,
+)
+from assistants_core.services.tool_validation import ToolSupport, validate_response_format, validate_tools
 from assistants_core.services.validation import (
     page_request,
     require_id,
@@ -36,16 +40,25 @@ PLAIN_ASSISTANT_FIELDS = ("name", "description", "metadata")
 
 class AssistantService:
     def __init__(
-        self, assistants: AssistantRepository, clock: Clock, *, models: ModelCatalog | None = None
+        self,
+        assistants: AssistantRepository,
+        clock: Clock,
+        *,
+        models: ModelCatalog | None = None,
+        resources: ToolResourceService | None = None,
+        support: ToolSupport | None = None,
     ) -> None:
         self._assistants = assistants
         self._clock = clock
         self._models = models or ModelCatalog(None)
+        self._resources = resources
+        self._support = support
 
     def create(self, owner: str, request: CreateAssistantRequest) -> Assistant:
         metadata = validate_metadata(request.metadata)
         validate_sampling(request.temperature, request.top_p)
         self._models.require_served(request.model)
+        tool_resources = check_tool_resources(self._resources, owner, request.tool_resources)
         now = self._clock.now()
         assistant = Assistant(
             id=ids.new_id(ids.ASSISTANT, now_ms=int(now * 1000)),
@@ -56,15 +69,18 @@ class AssistantService:
             description=request.description,
             instructions=request.instructions,
             tools=tools_to_domain(request.tools),
-            tool_resources=tool_resources_to_domain(request.tool_resources),
+            tool_resources=tool_resources,
             metadata=metadata,
             temperature=request.temperature,
             top_p=request.top_p,
             response_format=option_to_domain(request.response_format),
         )
-        validate_tools(assistant.tools)
+        validate_tools(assistant.tools, support=self._support)
         validate_response_format(assistant.response_format)
         validate_stored_size(assistant, STORED_ASSISTANT_FIELDS, plain_fields=PLAIN_ASSISTANT_FIELDS)
+        assistant.tool_resources = with_inline_store(
+            self._resources, owner, request.tool_resources, tool_resources, for_thread=False
+        )
         self._assistants.put_assistant(assistant)
         return assistant
 
@@ -84,6 +100,7 @@ class AssistantService:
         validate_sampling(request.temperature, request.top_p)
         if request.model is not None:
             self._models.require_served(request.model)
+        tool_resources = check_tool_resources(self._resources, owner, request.tool_resources)
         assistant = self._assistants.get_assistant(owner, assistant_id)
         if request.model is not None:
             assistant.model = request.model
@@ -96,7 +113,7 @@ class AssistantService:
         if "tools" in changed:
             assistant.tools = tools_to_domain(request.tools or [])
         if "tool_resources" in changed:
-            assistant.tool_resources = tool_resources_to_domain(request.tool_resources)
+            assistant.tool_resources = tool_resources
         if metadata is not None:
             assistant.metadata = metadata
         if "temperature" in changed:
@@ -105,7 +122,7 @@ class AssistantService:
             assistant.top_p = request.top_p
         if "response_format" in changed:
             assistant.response_format = option_to_domain(request.response_format)
-        validate_tools(assistant.tools)
+        validate_tools(assistant.tools, support=self._support)
         validate_response_format(assistant.response_format)
         validate_stored_size(assistant, STORED_ASSISTANT_FIELDS, plain_fields=PLAIN_ASSISTANT_FIELDS)
         self._assistants.replace_assistant(assistant)

@@ -78,10 +78,10 @@ def run_created_events(run: Run, new_thread: Thread | None) -> list[NewRunEvent]
 
 
 def step_event(step: RunStep, kind: str, attempt: int) -> NewRunEvent:
-    """``thread.run.step.<kind>`` (created, in_progress, completed, failed, cancelled, expired)."""
-    return NewRunEvent(
-        f"{STEP_EVENT_PREFIX}{kind}", RunStepObject.from_domain(step).model_dump(mode="json"), attempt
-    )
+    """``thread.run.step.<kind>`` (created, in_progress, completed, failed, cancelled, expired). The log
+    keeps file_search result content: the stream reader drops it unless the stream asked for it."""
+    data = RunStepObject.from_domain(step, include_content=True).model_dump(mode="json")
+    return NewRunEvent(f"{STEP_EVENT_PREFIX}{kind}", data, attempt)
 
 
 def step_delta_event(step_id: str, delta: dict[str, Any], attempt: int) -> NewRunEvent:

@@ -35,10 +35,11 @@ from typing import TypeVar
 
 from assistants_core.domain import ids
 from assistants_core.domain.models import Run
-from assistants_core.domain.run_events import STREAM_CLOSING_STATUSES, RunEvent
+from assistants_core.domain.run_events import STEP_EVENT_PREFIX, STREAM_CLOSING_STATUSES, RunEvent
 from assistants_core.domain.status import RunStatus
 from assistants_core.ports import RunEventLog, RunRepository
 from assistants_core.schemas.runs import CreateRunRequest, CreateThreadAndRunRequest
+from assistants_core.schemas.step_details import step_event_data_to_wire
 from assistants_core.services.quotas import TenantQuotas
 from assistants_core.services.run_events import run_event
 from assistants_core.services.runs import RunService
@@ -82,9 +83,14 @@ class RunStreamService:
         self._sleep = sleep
         self._monotonic = monotonic
 
-    def create_run(self, owner: str, thread_id: str, request: CreateRunRequest) -> AsyncIterator[RunEvent]:
-        """Create the run (errors raise here, before any byte is streamed), then stream it from the start."""
-        return self._created_and_streamed(owner, lambda: self._runs.create(owner, thread_id, request))
+    def create_run(
+        self, owner: str, thread_id: str, request: CreateRunRequest, *, include_content: bool = False
+    ) -> AsyncIterator[RunEvent]:
+        """Create the run (errors raise here, before any byte is streamed), then stream it from the start
+        (``include_content``: its step events carry file_search result content, ``include[]``)."""
+        return self._created_and_streamed(
+            owner, lambda: self._runs.create(owner, thread_id, request), include_content=include_content
+        )
 
     def create_thread_and_run(
         self, owner: str, request: CreateThreadAndRunRequest
@@ -93,17 +99,29 @@ class RunStreamService:
         return self._created_and_streamed(owner, lambda: self._runs.create_thread_and_run(owner, request))
 
     def stream_after(
-        self, owner: str, thread_id: str, run_id: str, after_seq: int
+        self, owner: str, thread_id: str, run_id: str, after_seq: int, *, include_content: bool = False
     ) -> AsyncIterator[RunEvent]:
         """The events of an existing run after ``after_seq`` (404 for an unknown or foreign run). A run nobody
         streamed yet has no event log: it is marked streamed (its changes are logged from then on) and the
         stream starts with its status event as marked (the catch-up)."""
         return self.in_stream_slot(
-            owner, lambda: self._runs.retrieve(owner, thread_id, run_id), thread_id, run_id, after_seq
+            owner,
+            lambda: self._runs.retrieve(owner, thread_id, run_id),
+            thread_id,
+            run_id,
+            after_seq,
+            include_content=include_content,
         )
 
     def in_stream_slot(
-        self, owner: str, action: Callable[[], Run], thread_id: str, run_id: str, after_seq: int
+        self,
+        owner: str,
+        action: Callable[[], Run],
+        thread_id: str,
+        run_id: str,
+        after_seq: int,
+        *,
+        include_content: bool = False,
     ) -> AsyncIterator[RunEvent]:
         """Take one of ``owner``'s stream slots (429 over the cap), do ``action`` (its errors raise here and
         give the slot back; it returns the run), then stream the run after ``after_seq``; the slot is given
@@ -113,12 +131,14 @@ class RunStreamService:
         events = self._follow(thread_id, run_id, after_seq=max(0, after_seq), expires_at=run.expires_at)
         if catch_up is not None:
             events = self._after_catch_up(catch_up, events)
-        return self._holding(owner, slot, events)
+        return self._holding(owner, slot, events, include_content=include_content)
 
-    def _created_and_streamed(self, owner: str, create: Callable[[], Run]) -> AsyncIterator[RunEvent]:
+    def _created_and_streamed(
+        self, owner: str, create: Callable[[], Run], *, include_content: bool = False
+    ) -> AsyncIterator[RunEvent]:
         slot, run = self._with_slot(owner, create)
         events = self._follow(run.thread_id, run.id, after_seq=0, expires_at=run.expires_at)
-        return self._holding(owner, slot, events)
+        return self._holding(owner, slot, events, include_content=include_content)
 
     def _mark_streamed(self, run: Run) -> tuple[Run, Run | None]:
         """``run`` and, when nobody streamed it before, the run as marked streamed (its catch-up event; None
@@ -153,15 +173,24 @@ class RunStreamService:
             logger.exception("could not give back a stream slot", extra={"tenant": owner})
 
     async def _holding(
-        self, owner: str, slot: str | None, events: AsyncIterator[RunEvent]
+        self, owner: str, slot: str | None, events: AsyncIterator[RunEvent], *, include_content: bool = False
     ) -> AsyncIterator[RunEvent]:
+        """``events`` as sent: step events shaped for the wire (``step_event_data_to_wire``: no private
+        file_search fields; result content only with ``include_content``)."""
         try:
             async for event in events:
-                yield event
+                yield self._to_wire(event, include_content)
         finally:
             # Also when the client went away (the response's generator is closed): a blocking single write,
             # since an await here could be cancelled before it gave the slot back.
             self._close_slot(owner, slot)
+
+    @staticmethod
+    def _to_wire(event: RunEvent, include_content: bool) -> RunEvent:
+        if not event.event.startswith(STEP_EVENT_PREFIX):
+            return event
+        data = step_event_data_to_wire(event.data, include_content=include_content)
+        return RunEvent(seq=event.seq, event=event.event, data=data, attempt=event.attempt)
 
     def cursor(self, thread_id: str, run_id: str) -> int:
         """The newest sequence number: ``stream_after(..., cursor)`` streams only what happens from now on."""

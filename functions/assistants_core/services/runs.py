@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from assistants_core.domain import ids
 from assistants_core.domain.errors import InvalidRunStateError, NotFoundError
@@ -26,8 +27,10 @@ from assistants_core.schemas.threads import CreateThreadRequest
 from assistants_core.schemas.tools import option_to_domain, tools_to_domain
 from assistants_core.services.messages import prepare_message
 from assistants_core.services.models import ModelCatalog
-from assistants_core.services.threads import prepare_thread
-from assistants_core.services.tool_validation import validate_run_tooling
+from assistants_core.services.thread_vector_stores import ThreadVectorStores, searched_files
+from assistants_core.services.threads import prepare_thread, ready_thread_stores, thread_searched_files
+from assistants_core.services.tool_resources import ToolResourceService
+from assistants_core.services.tool_validation import ToolSupport, validate_run_tooling
 from assistants_core.services.tool_waits import cancel_waiting_run
 from assistants_core.services.validation import (
     page_request,
@@ -70,7 +73,13 @@ class RunService:
         models: ModelCatalog | None = None,
         wake: WorkerWakeService | None = None,
         admission: RunAdmission | None = None,
+        support: ToolSupport | None = None,
+        resources: ToolResourceService | None = None,
+        stores: ThreadVectorStores | None = None,
     ) -> None:
+        self._support = support
+        self._resources = resources
+        self._stores = stores
         self._models = models or ModelCatalog(None)
         self._wake = wake
         self._admission = admission
@@ -95,13 +104,24 @@ class RunService:
                 now=now,
                 max_chars=self._max_message_chars,
                 param=f"additional_messages[{index}].",
+                support=self._support,
             )
             for index, message in enumerate(request.additional_messages or [])
         ]
         run = self._new_run(owner, thread_id, assistant, request, now=now)
         run.additional_instructions = request.additional_instructions
         validate_stored_size(run, STORED_RUN_FIELDS)
-        self._store_new_run(run, additional_messages)
+        file_ids = searched_files(
+            self._stores,
+            owner,
+            [
+                (f"additional_messages[{index}].", message)
+                for index, message in enumerate(additional_messages)
+            ],
+        )
+        self._store_new_run(
+            run, additional_messages, before_write=lambda: self._attach(owner, thread_id, file_ids)
+        )
         self._enqueue(run)
         self._wake_worker()
         return run
@@ -117,19 +137,49 @@ class RunService:
             max_chars=self._max_message_chars,
             param="thread.",
             tool_resources=request.tool_resources,
+            support=self._support,
+            resources=self._resources,
         )
+        file_ids = thread_searched_files(self._stores, owner, messages, param="thread.")
         run = self._new_run(owner, thread.id, assistant, request, now=now)
         validate_stored_size(run, STORED_RUN_FIELDS)
-        self._store_new_run(run, messages, new_thread=thread)
+        self._store_new_run(
+            run,
+            messages,
+            new_thread=thread,
+            before_write=lambda: ready_thread_stores(
+                owner,
+                thread,
+                request.thread or CreateThreadRequest(),
+                file_ids,
+                resources=self._resources,
+                stores=self._stores,
+            ),
+        )
         self._enqueue(run)
         self._wake_worker()
         return run
 
-    def _store_new_run(self, run: Run, messages: list[Message], *, new_thread: Thread | None = None) -> None:
-        """Admit the run (the tenant's active-run quota: 429 before anything is written), then write it."""
+    def _attach(self, owner: str, thread_id: str, file_ids: list[str]) -> None:
+        """The files ``additional_messages`` attach for file_search, into the thread's vector store."""
+        if file_ids and self._stores is not None:
+            self._stores.attach_to_thread(owner, thread_id, file_ids, action="create runs on")
+
+    def _store_new_run(
+        self,
+        run: Run,
+        messages: list[Message],
+        *,
+        new_thread: Thread | None = None,
+        before_write: Callable[[], None] | None = None,
+    ) -> None:
+        """Admit the run (the tenant's active-run quota: 429 before anything is written), then write it
+        (``before_write`` first: the vector stores its messages' attachments need)."""
         if self._admission is not None:
             self._admission.admit_run(run)
         try:
+            if before_write is not None:
+                before_write()
             self._runs.create_run(run, messages, new_thread=new_thread)
         except Exception:
             if self._admission is not None:
@@ -248,7 +298,7 @@ class RunService:
             # later marks it (``RunStreamService.stream_after``).
             stream_log_seq=0 if request.stream else None,
         )
-        validate_run_tooling(run)
+        validate_run_tooling(run, self._support)
         self._models.require_served(run.model)
         return run
 

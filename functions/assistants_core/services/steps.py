@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from assistants_core.domain import ids
+from assistants_core.domain.errors import InvalidRequestError
 from assistants_core.domain.models import Page, RunStep
 from assistants_core.ports import RunRepository
+from assistants_core.schemas.step_details import FILE_SEARCH_CONTENT, STEP_INCLUDES
 from assistants_core.services.validation import page_request, require_id
+
+
+def includes_file_search_content(include: Sequence[str]) -> bool:
+    """Whether ``include[]`` asks for file_search result content; an unknown value is a 400."""
+    for value in include:
+        if value not in STEP_INCLUDES:
+            expected = ", ".join(f"'{known}'" for known in STEP_INCLUDES)
+            raise InvalidRequestError(
+                f"Invalid value for 'include': expected one of {expected}, but got '{value}' instead.",
+                param="include",
+            )
+    return FILE_SEARCH_CONTENT in include
 
 
 class StepService:

@@ -11,6 +11,7 @@ from typing import Any
 from assistants_core.domain import ids
 from assistants_core.domain.errors import InvalidRequestError, NotFoundError
 from assistants_core.domain.models import PageRequest
+from assistants_core.domain.vector_stores import VECTOR_STORE
 
 MAX_METADATA_KEYS = 16
 MAX_METADATA_KEY_CHARS = 64
@@ -36,6 +37,7 @@ _KIND_BY_PREFIX = {
     ids.MESSAGE: "message",
     ids.RUN: "run",
     ids.STEP: "run step",
+    VECTOR_STORE: "vector store",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from assistants_core.domain.errors import InvalidRequestError, NotFoundError
@@ -48,22 +50,34 @@ def test_assistant_list_pages_in_both_orders(services: Services) -> None:
 def test_message_content_parts_are_stored_as_openai_content(services: Services) -> None:
     thread = services.threads.create(OWNER, CreateThreadRequest())
     request = CreateMessageRequest.model_validate(
-        {
-            "role": "user",
-            "content": [
-                {"type": "text", "text": "see"},
-                {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
-                {"type": "image_file", "image_file": {"file_id": "file-1", "detail": "high"}},
-            ],
-        }
+        {"role": "user", "content": [{"type": "text", "text": "see"}, {"type": "text", "text": " this"}]}
     )
     message = services.messages.create(OWNER, thread.id, request)
     stored = services.messages.retrieve(OWNER, thread.id, message.id)
     assert stored.content == [
         {"type": "text", "text": {"value": "see", "annotations": []}},
+        {"type": "text", "text": {"value": " this", "annotations": []}},
+    ]
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
         {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
         {"type": "image_file", "image_file": {"file_id": "file-1", "detail": "high"}},
-    ]
+    ],
+)
+def test_image_content_parts_are_refused_naming_the_part(services: Services, part: dict[str, Any]) -> None:
+    """No served model reads images: a 400 naming the part, nothing stored."""
+    thread = services.threads.create(OWNER, CreateThreadRequest())
+    request = CreateMessageRequest.model_validate(
+        {"role": "user", "content": [{"type": "text", "text": "see"}, part]}
+    )
+    with pytest.raises(InvalidRequestError) as refused:
+        services.messages.create(OWNER, thread.id, request)
+    assert refused.value.param == "content[1]"
+    assert part["type"] in refused.value.message
+    assert services.messages.list(OWNER, thread.id).data == []
 
 
 def test_messages_list_filters_by_run_id(services: Services) -> None:

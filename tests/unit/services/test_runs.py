@@ -44,7 +44,7 @@ def setup(services: Services, **assistant: Any) -> tuple[str, str]:
 
 
 def test_run_defaults_come_from_the_assistant_and_options_are_stored(services: Services) -> None:
-    tools = [{"type": "code_interpreter"}, {"type": "function", "function": {"name": "f"}}]
+    tools = [{"type": "file_search"}, {"type": "function", "function": {"name": "f"}}]
     assistant_id, thread_id = setup(services, tools=tools)
     request = CreateRunRequest.model_validate(
         {

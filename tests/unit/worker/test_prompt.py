@@ -68,15 +68,13 @@ def test_no_instructions_means_no_system_message_and_roles_are_kept_in_order() -
     ]
 
 
-def test_non_text_parts_are_summarised() -> None:
-    assert describe_part({"type": "image_file", "image_file": {"file_id": "file_9"}}) == "[image file file_9]"
-    assert describe_part({"type": "image_url", "image_url": {"url": "https://x/y.png"}}) == (
-        "[image https://x/y.png]"
-    )
+def test_image_parts_give_the_model_no_placeholder_text() -> None:
+    assert describe_part({"type": "image_file", "image_file": {"file_id": "file_9"}}) == ""
+    assert describe_part({"type": "image_url", "image_url": {"url": "https://x/y.png"}}) == ""
     assert describe_part({"type": "audio"}) == "[audio content]"
     message = text_message(1, "look: ")
     message.content.append({"type": "image_file", "image_file": {"file_id": "file_9"}})
-    assert contents(build_prompt(make_run(), [message], COUNT).messages)[1] == "look: [image file file_9]"
+    assert contents(build_prompt(make_run(), [message], COUNT).messages)[1] == "look: "
 
 
 def test_last_messages_truncation_keeps_the_newest_n() -> None:

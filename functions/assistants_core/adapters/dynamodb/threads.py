@@ -79,6 +79,25 @@ class DynamoThreadRepository:
         except ConditionFailedError:
             raise NotFoundError("thread", thread.id) from None
 
+    def set_tool_resources(self, thread: Thread, previous: dict[str, Any] | None) -> bool:
+        """Write ``thread.tool_resources`` iff the stored ones are still ``previous`` (compare-and-set: a
+        concurrent modify is never overwritten); False when they changed. ``NotFoundError`` when gone."""
+        expression = Expression()
+        expression.set("tool_resources", thread_field("tool_resources", thread.tool_resources))
+        stored = expression.name("tool_resources")
+        unchanged = (
+            f"attribute_not_exists({stored})"
+            if previous is None
+            else f"{stored} = {expression.value(thread_field('tool_resources', previous))}"
+        )
+        condition = f"{owned_condition(expression, thread.owner)} AND {unchanged}"
+        try:
+            self._table.update(thread_pk(thread.id), THREAD_SK, expression, condition)
+        except ConditionFailedError:
+            self.get_thread(thread.owner, thread.id)  # NotFoundError when the thread is gone
+            return False
+        return True
+
     def delete_thread(self, owner: str, thread_id: str) -> None:
         """Children first, the thread item last: an interrupted delete can simply be repeated.
 

@@ -20,7 +20,7 @@ from assistants_core.adapters.dynamodb.table import (
     owned_condition,
 )
 from assistants_core.adapters.errors import ConditionFailedError, TransactionCancelledError
-from assistants_core.domain.errors import ConflictError, NotFoundError
+from assistants_core.domain.errors import ConflictError, InvalidRequestError, NotFoundError
 from assistants_core.domain.models import Page, PageRequest
 from assistants_core.domain.vector_stores import FileBatch, FileStatus, VectorStore, VectorStoreFile
 
@@ -178,6 +178,9 @@ class DynamoVectorStoreRepository:
         status: FileStatus | None = None,
         batch_id: str | None = None,
     ) -> Page[VectorStoreFile]:
+        """Files in file-id order, read consistently from the store's partition (the worker's and the
+        services' own walks; the API lists with ``list_files_in_added_order``)."""
+
         def keep(item: Item) -> bool:
             return (status is None or item.get("status") == status.value) and (
                 batch_id is None or item.get("batch_id") == batch_id
@@ -189,6 +192,40 @@ class DynamoVectorStoreRepository:
             prefix=keys.STORE_FILE_PREFIX,
             page=page,
             keep=keep,
+        )
+        return Page(data=[keys.store_file_from_item(item) for item in items], has_more=has_more)
+
+    def list_files_in_added_order(
+        self,
+        vector_store_id: str,
+        page: PageRequest,
+        *,
+        status: FileStatus | None = None,
+        batch_id: str | None = None,
+    ) -> Page[VectorStoreFile]:
+        """The API's listing: ordered by the time each file was added (``created_at``), as OpenAI lists them,
+        through GSI1 (key conditions only; an ``after``/``before`` file id costs one GetItem for its key)."""
+
+        def keep(item: Item) -> bool:
+            return (status is None or item.get("status") == status.value) and (
+                batch_id is None or item.get("batch_id") == batch_id
+            )
+
+        def cursor_key(file_id: str, param: str) -> str:
+            cursor = self.find_file(vector_store_id, file_id)
+            if cursor is None:
+                message = f"Invalid '{param}': no file '{file_id}' in vector store '{vector_store_id}'."
+                raise InvalidRequestError(message, param=param)
+            return keys.added_order_sk(cursor.created_at, cursor.id)
+
+        items, has_more = self._table.list_page(
+            partition=("GSI1PK", keys.files_added_to(vector_store_id)),
+            sort_attribute="GSI1SK",
+            prefix="",
+            page=page,
+            index=keys.ADDED_ORDER_INDEX,
+            keep=keep,
+            cursor_key=cursor_key,
         )
         return Page(data=[keys.store_file_from_item(item) for item in items], has_more=has_more)
 

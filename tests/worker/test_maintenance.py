@@ -35,7 +35,12 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, aws_resources: ResourceNames) ->
     monkeypatch.setenv("ASSISTANTS_BUCKET_NAME", aws_resources.bucket_name)
     monkeypatch.setenv("ASSISTANTS_RUN_QUEUE_URL", aws_resources.run_queue_url)
     monkeypatch.setenv("ASSISTANTS_REQUEUE_AFTER_SECONDS", "120")
-    caches = [get_sweeper_settings, sweeper_handler.maintenance, dlq_handler.maintenance]
+    caches = [
+        get_sweeper_settings,
+        sweeper_handler.maintenance,
+        sweeper_handler.expiry_sweep,
+        dlq_handler.maintenance,
+    ]
     for cache in caches:
         cache.cache_clear()
     yield

@@ -269,7 +269,7 @@ def test_every_function_logs_to_its_own_group_with_retention(resources: dict[str
     [
         ("ApiFunction", {"Table", "BodyBucket", "RunQueue", "IngestionQueue"}),
         ("StreamFunction", {"Table", "BodyBucket", "RunQueue", "IngestionQueue"}),
-        ("SweeperFunction", {"Table", "RunQueue"}),
+        ("SweeperFunction", {"Table", "RunQueue", "BodyBucket"}),
         ("DlqFunction", {"Table", "DeadLetterQueue"}),
     ],
 )

@@ -1,7 +1,8 @@
 """Key layout and item mappers of vector stores in the single table.
 
 VS#<vs_id>     / VS                  vector store, counters per file status + usage_bytes
-                                     (GSI1: OWNER#<owner>#VS / <vs_id>)
+                                     (GSI1: OWNER#<owner>#VS / <vs_id>; GSI2 while it has an expiry:
+                                     EXPIRING / <expires_at>#vs#<vs_id>, moved with last_active_at)
 VS#<vs_id>     / FILE#<file_id>      a file in the store (status, usage_bytes, last_error, attributes)
                                      (GSI1: VSFILES#<vs_id> / <created_at>#<file_id>: the order files were
                                      added in, which OpenAI lists by)
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from assistants_core.adapters.dynamodb.expressions import Item
-from assistants_core.adapters.dynamodb.file_items import file_pk
+from assistants_core.adapters.dynamodb.file_items import STORE_KIND, expiring_keys, file_pk
 from assistants_core.domain.vector_stores import (
     ChunkingStrategy,
     FileBatch,
@@ -82,6 +83,7 @@ def store_to_item(store: VectorStore) -> Item:
         "SK": STORE_SK,
         "GSI1PK": stores_of(store.owner),
         "GSI1SK": store.id,
+        **expiring_keys(STORE_KIND, store.id, store.expires_at),
         "id": store.id,
         "owner": store.owner,
         "created_at": store.created_at,

@@ -80,6 +80,12 @@ class DynamoVectorStoreRepository:
         item = keys.store_to_item(store)
         for name in names:
             expression.set(name, item[name])
+        if {"expires_after_days", "last_active_at"} & set(names):  # the expiry index key moves with them
+            for attribute in ("GSI2PK", "GSI2SK"):
+                if attribute in item:
+                    expression.set(attribute, item[attribute])
+                else:
+                    expression.remove(attribute)
         try:
             updated = self._table.update(
                 keys.store_pk(store.id),

@@ -1,7 +1,8 @@
-"""Ingestion worker entry point: ``python -m gpu_worker.ingestion.main [--embedder vllm|hashing]``.
+"""Ingestion worker entry point: ``python -m gpu_worker.ingestion.main [--embedder vllm|numpy|hashing]``.
 
 Reads ``IngestionWorkerSettings`` (``ASSISTANTS_*``), loads the embedding model with vLLM's pooling runner
-(CPU defaults applied, each overridable from the shell), consumes the ingestion queue until SIGTERM/SIGINT.
+(CPU defaults applied, each overridable from the shell) or in numpy (no vLLM, no torch: the local stack
+without the worker), consumes the ingestion queue until SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from assistants_core.settings import IngestionWorkerSettings
 from gpu_worker.cpu_defaults import apply_cpu_defaults
 from gpu_worker.ingestion.chunking import TokenCounter
 from gpu_worker.ingestion.consumer import IngestionConfig, IngestionConsumer
-from gpu_worker.ingestion.embedders import HashingEmbedder, VllmEmbedder
+from gpu_worker.ingestion.embedders import HashingEmbedder, NumpyEmbedder, VllmEmbedder
 from gpu_worker.log_format import configure_json_logging
 
 logger = logging.getLogger("gpu_worker.ingestion")
@@ -63,7 +64,7 @@ def build_ingestion_consumer(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Consume the vector-store ingestion queue.")
-    parser.add_argument("--embedder", choices=["vllm", "hashing"], default="vllm")
+    parser.add_argument("--embedder", choices=["vllm", "numpy", "hashing"], default="vllm")
     args = parser.parse_args(argv)
     configure_json_logging()
     settings = IngestionWorkerSettings()  # type: ignore[call-arg]  # values come from the environment
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.embedder == "vllm":
         apply_cpu_defaults()
         embedder = VllmEmbedder.load(settings.embedding_model_path)
+    elif args.embedder == "numpy":
+        embedder = NumpyEmbedder(settings.embedding_model_path)
     else:
         embedder = HashingEmbedder()
     consumer = build_ingestion_consumer(settings, embedder)

@@ -83,16 +83,10 @@ class VectorStoreRepository(Protocol):
         *,
         status: FileStatus | None = None,
         batch_id: str | None = None,
-    ) -> Page[VectorStoreFile]: ...
-    def list_files_in_added_order(
-        self,
-        vector_store_id: str,
-        page: PageRequest,
-        *,
-        status: FileStatus | None = None,
-        batch_id: str | None = None,
+        in_added_order: bool = False,
     ) -> Page[VectorStoreFile]:
-        """A page ordered by ``created_at`` (the time the file was added to the store), as OpenAI lists."""
+        """A page in file-id order (consistent reads), or ``in_added_order``: by ``created_at`` (the time the
+        file was added to the store), as OpenAI lists."""
 
     def set_attributes(self, file: VectorStoreFile) -> None: ...
     def remove_file(self, file: VectorStoreFile) -> bool:

@@ -52,7 +52,7 @@ def test_files_are_listed_in_the_order_they_were_added_not_by_file_id(
     dynamo_table.client.meta.events.register(
         "provide-client-params.dynamodb.*", lambda params, **_: queries.append(params)
     )
-    assert_paginates(lambda page: stores.list_files_in_added_order(store.id, page), added)
+    assert_paginates(lambda page: stores.list_files(store.id, page, in_added_order=True), added)
     listing = [params for params in queries if "KeyConditionExpression" in params]
     assert listing and all(params["IndexName"] == "GSI1" for params in listing)
     assert not [params for params in queries if "FilterExpression" in params or "Segment" in params]
@@ -74,10 +74,10 @@ def test_files_added_in_the_same_second_follow_file_id_order_and_filters_apply(
     assert done is not None
     assert stores.finish_file(done, FileStatus.COMPLETED, usage_bytes=10)
 
-    listed = stores.list_files_in_added_order(store.id, PageRequest(limit=10, order="asc"))
+    listed = stores.list_files(store.id, PageRequest(limit=10, order="asc"), in_added_order=True)
     assert [file.id for file in listed.data] == [first, second, third]
-    in_progress = stores.list_files_in_added_order(
-        store.id, PageRequest(limit=10, order="desc"), status=FileStatus.IN_PROGRESS
+    in_progress = stores.list_files(
+        store.id, PageRequest(limit=10, order="desc"), status=FileStatus.IN_PROGRESS, in_added_order=True
     )
     assert [file.id for file in in_progress.data] == [third, first]
 
@@ -88,5 +88,5 @@ def test_a_cursor_that_is_not_a_file_of_the_store_is_a_clear_error(
     store = make_store()
     stores.create_store(store)
     with pytest.raises(InvalidRequestError) as raised:
-        stores.list_files_in_added_order(store.id, PageRequest(limit=10, after=new_file_id(5)))
+        stores.list_files(store.id, PageRequest(limit=10, after=new_file_id(5)), in_added_order=True)
     assert raised.value.param == "after"

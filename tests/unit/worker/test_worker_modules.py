@@ -73,6 +73,9 @@ def test_worker_modules_import_without_vllm_and_modal_needs_no_token(tmp_path: P
         "import gpu_worker.app as app\n"
         "assert app.consumers_needed(64, 0, app.RUNS_PER_CONSUMER) == 2\n"
         "assert app.deploy.ingestion_gpu == 'T4' and app.deploy.ingestion_max_containers == 2\n"
+        "from assistants_core.adapters import worker_spawn\n"  # the classes the API's wakes spawn
+        "assert hasattr(app, worker_spawn.WORKER_CLASS_NAME)\n"
+        "assert hasattr(app, worker_spawn.INGESTION_WORKER_CLASS_NAME)\n"
         "print(type(app.app).__name__, type(app.GpuWorker).__name__, type(app.IngestionWorker).__name__,\n"
         "      type(app.IngestionWorker().consume).__name__, app.MINILM_WHEEL)\n"
     )

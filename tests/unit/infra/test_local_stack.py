@@ -129,6 +129,15 @@ def test_local_api_runs_openai_model_names_on_the_served_model(monkeypatch: pyte
         catalog.require_served("not-a-model")
 
 
+def test_numpy_embedding_processes_run_single_threaded_blas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    resources = local_env.LocalResources("http://127.0.0.1:1", "table", "bucket", "http://127.0.0.1:1/q")
+    assert local_env.api_environment(resources, "sk-custom")["OPENBLAS_NUM_THREADS"] == "1"
+    assert local_env.ingestion_environment(resources)["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")  # a shell setting wins
+    assert local_env.ingestion_environment(resources)["OPENBLAS_NUM_THREADS"] == "4"
+
+
 def test_api_environment_hashes_the_dev_key_for_the_local_tenant() -> None:
     resources = local_env.LocalResources("http://127.0.0.1:1", "table", "bucket", "http://127.0.0.1:1/q")
     environment = local_env.api_environment(resources, "sk-custom")

@@ -448,6 +448,7 @@ def test_api_functions_get_the_search_layer_and_its_model_path(
         assert {"Ref": layer_id} in properties["Layers"], name
         variables = properties["Environment"]["Variables"]
         assert variables["ASSISTANTS_EMBEDDING_MODEL_PATH"] == f"/opt/{SEARCH_LAYER_MODEL_FOLDER}", name
+        assert variables["OPENBLAS_NUM_THREADS"] == "1", name  # the query embedder's numpy
     for name in ("SweeperFunction", "DlqFunction"):  # no numpy needed there
         assert "Layers" not in transformed["Resources"][name]["Properties"], name
 

@@ -93,3 +93,9 @@ def test_layer_contents_import_alone_and_embed_as_the_api_does(layer: Path) -> N
     assert float(np.min(np.sum(in_layer * in_venv, axis=1))) > 0.9999
     question, answer, unrelated = in_layer
     assert question @ answer > question @ unrelated + 0.3
+
+
+def test_the_query_embedder_computes_in_float32() -> None:
+    """float32 weights all the way through (a np.float64 scale once promoted the pass to float64)."""
+    pooled = NumpyMiniLm(bundled_minilm_path())._encode_one([101, 7592, 2088, 102])
+    assert pooled.dtype == np.float32

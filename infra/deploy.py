@@ -361,6 +361,7 @@ def secret_entries(outputs: Mapping[str, str], plan: Plan, env: Mapping[str, str
         f"ASSISTANTS_TABLE_NAME={outputs['TableName']}",
         f"ASSISTANTS_BUCKET_NAME={outputs['BucketName']}",
         f"ASSISTANTS_RUN_QUEUE_URL={outputs['RunQueueUrl']}",
+        f"ASSISTANTS_INGESTION_QUEUE_URL={outputs['IngestionQueueUrl']}",  # the ingestion worker's
     ]
     if plan.workspace_id:
         return [*entries, f"ASSISTANTS_AWS_ROLE_ARN={outputs['WorkerRoleArn']}"]

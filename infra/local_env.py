@@ -93,6 +93,12 @@ def aws_environment(resources: LocalResources) -> dict[str, str]:
     }
 
 
+def single_threaded_blas() -> dict[str, str]:
+    """numpy's embedding (adapters/minilm_numpy.py) runs single-threaded OpenBLAS: its matrices are small and
+    threads only contend (a shell setting wins)."""
+    return {"OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+
+
 def api_environment(resources: LocalResources, dev_key: str) -> dict[str, str]:
     """``ApiSettings``: the dev key (hashed, tenant ``local``) and CORS open to any origin."""
     return {
@@ -108,6 +114,7 @@ def api_environment(resources: LocalResources, dev_key: str) -> dict[str, str]:
         "ASSISTANTS_WORKER_WAKE": "local",
         "ASSISTANTS_INGESTION_QUEUE_URL": resources.ingestion_queue_url,
         "ASSISTANTS_EMBEDDING_MODEL_PATH": embedding_model_path(),
+        **single_threaded_blas(),
     }
 
 
@@ -138,6 +145,7 @@ def ingestion_environment(resources: LocalResources) -> dict[str, str]:
         **aws_environment(resources),
         "ASSISTANTS_INGESTION_QUEUE_URL": resources.ingestion_queue_url,
         "ASSISTANTS_EMBEDDING_MODEL_PATH": embedding_model_path(),
+        **single_threaded_blas(),
     }
 
 

@@ -8,7 +8,9 @@
    ``--fresh`` starts empty);
 2. the API (the Lambda's FastAPI app, composed as ``api.handler`` does) under uvicorn on 127.0.0.1:8000, in a
    child process configured like the Lambda: through ``ASSISTANTS_*`` variables (see ``infra.local_env``);
-3. the worker (``python -m gpu_worker.main``, vLLM's CPU build + SmolLM2-135M-Instruct) in a child process;
+3. the worker (``python -m gpu_worker.main``, vLLM's CPU build + SmolLM2-135M-Instruct) in a child process,
+   and the ingestion worker (``python -m gpu_worker.ingestion.main``: all-MiniLM-L6-v2 on vLLM; with
+   ``--no-worker`` the same model in numpy, so files added to vector stores are still ingested);
 4. the sweeper, every 60 s, in this process.
 
 Prints the base URL and the dev key (``sk-local-dev`` unless ``ASSISTANTS_DEV_KEY`` is set) once the API
@@ -216,10 +218,13 @@ def start_local_stack(
     ready_timeout_seconds: float = 60.0,
     state_dir: Path | None = None,
     fresh: bool = False,
+    ingestion_embedder: str | None = None,
 ) -> LocalStack:
     """Start moto, the resources, the API, the worker (optional) and the sweeper timer; returns once the API
     answers an authenticated request. Port 0 picks a free port. With ``state_dir``, the AWS state of an
-    earlier stack there is restored first (unless ``fresh``: then it is deleted) and every write is kept."""
+    earlier stack there is restored first (unless ``fresh``: then it is deleted) and every write is kept.
+    ``ingestion_embedder`` ("vllm", "numpy"): the ingestion worker's embedder; None: "vllm" with the worker,
+    no ingestion worker without it."""
     settings = LocalStackSettings()
     host = local_env.LOCAL_HOST
     api_port = api_port or free_port(host)
@@ -269,9 +274,12 @@ def start_local_stack(
                 [sys.executable, "-m", WORKER_MODULE, "--engine", worker_engine],
                 local_env.child_process_environment(worker_environment),
             )
-            # Vector-store file ingestion (issue 12): parse, chunk, embed (all-MiniLM-L6-v2 on vLLM), index.
+        if ingestion_embedder is None and worker:
+            ingestion_embedder = "vllm"
+        if ingestion_embedder is not None:
+            # Vector-store file ingestion (issue 12): parse, chunk, embed (all-MiniLM-L6-v2), index.
             stack.children["ingestion"] = _start_child(
-                [sys.executable, "-m", INGESTION_MODULE],
+                [sys.executable, "-m", INGESTION_MODULE, "--embedder", ingestion_embedder],
                 local_env.child_process_environment(local_env.ingestion_environment(resources)),
             )
         stack.sweeper = PeriodicTask("sweeper", build_local_sweep(resources), sweep_interval_seconds)
@@ -293,6 +301,8 @@ def _banner(stack: LocalStack) -> str:
         if worker is not None
         else "not started (--no-worker): runs stay queued"
     )
+    ingestion = stack.children.get("ingestion")
+    ingestion_line = f"started (pid {ingestion.pid})" if ingestion is not None else "not started"
     return "\n".join(
         [
             "",
@@ -301,6 +311,7 @@ def _banner(stack: LocalStack) -> str:
             f"  api_key  : {stack.api_key}",
             f"  browser  : {stack.playground_url} (the playground: chat with an assistant, streamed)",
             f"  worker   : {worker_line}",
+            f"  ingestion: {ingestion_line} (vector store files: parse, chunk, embed, index)",
             f"  AWS      : moto at {stack.resources.endpoint_url} (table {stack.resources.table_name})",
             f"  state    : {_state_line(stack.moto_server.state_dir)}",
             "  Ctrl-C stops everything.",
@@ -357,6 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             moto_port=arguments.moto_port,
             worker=not arguments.no_worker,
             worker_engine=arguments.worker_engine,
+            # Without the worker (no vLLM), files are still ingested: the embedding model in numpy.
+            ingestion_embedder="numpy" if arguments.no_worker else "vllm",
             sweep_interval_seconds=arguments.sweep_interval,
             ready_timeout_seconds=arguments.ready_timeout,
             state_dir=arguments.data_dir,

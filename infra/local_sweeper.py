@@ -1,6 +1,6 @@
-"""The sweeper of the local stack: the scheduled Lambda's ``RunMaintenance.sweep``, composed like
-``sweeper.handler`` but from the local stack's resources instead of environment variables, so it can run
-on a timer inside the local stack's process."""
+"""The sweeper of the local stack: the scheduled Lambda's ``RunMaintenance.sweep`` and
+``ExpirySweep.sweep``, composed like ``sweeper.handler`` but from the local stack's resources instead of
+environment variables, so it can run on a timer inside the local stack's process."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from assistants_core.services.maintenance import SweepReport
 from assistants_core.settings import SweeperSettings
 from infra import local_env
 from infra.local_env import LocalResources
-from maintenance.wiring import build_run_maintenance
+from maintenance.wiring import build_expiry_sweep, build_run_maintenance
 
 log = logging.getLogger("infra.local_sweeper")
 
@@ -27,10 +27,12 @@ def build_local_sweep(resources: LocalResources) -> Callable[[], SweepReport]:
         }
     )
     maintenance = build_run_maintenance(settings)
+    expiry = build_expiry_sweep(settings)
 
     def sweep() -> SweepReport:
         report = maintenance.sweep()
-        changed = {name: ids for name, ids in report.as_dict().items() if ids}
+        deleted = expiry.sweep()
+        changed = {name: ids for name, ids in {**report.as_dict(), **deleted.as_dict()}.items() if ids}
         if changed:
             log.info("sweeper: %s", changed)
         return report

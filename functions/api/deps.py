@@ -19,10 +19,15 @@ from assistants_core.adapters.dynamodb import (
     DynamoTenantQuotaStore,
     DynamoThreadRepository,
 )
-from assistants_core.adapters.dynamodb.worker_presence import DynamoWorkerPresence
+from assistants_core.adapters.dynamodb.worker_presence import INGESTION_PRESENCE_SK, DynamoWorkerPresence
 from assistants_core.adapters.s3_bodies import S3BodyStore
 from assistants_core.adapters.sqs_queue import SqsRunQueue
-from assistants_core.adapters.worker_spawn import LocalWorkerSpawner, ModalWorkerSpawner
+from assistants_core.adapters.worker_spawn import (
+    INGESTION_WORKER_CLASS_NAME,
+    WORKER_CLASS_NAME,
+    LocalWorkerSpawner,
+    ModalWorkerSpawner,
+)
 from assistants_core.ports import Clock, WorkerSpawner
 from assistants_core.services.assistants import AssistantService
 from assistants_core.services.clock import SystemClock
@@ -60,10 +65,13 @@ class ApiDependencies:
     worker_wake: WorkerWakeService | None = None
 
 
-def build_worker_spawner(settings: ApiSettings) -> WorkerSpawner | None:
-    """How a run create wakes the worker (``ASSISTANTS_WORKER_WAKE``)."""
+def build_worker_spawner(
+    settings: ApiSettings, worker_class: str = WORKER_CLASS_NAME
+) -> WorkerSpawner | None:
+    """How a run create (or, ``INGESTION_WORKER_CLASS_NAME``, a file added to a vector store) wakes its
+    worker (``ASSISTANTS_WORKER_WAKE``)."""
     if settings.worker_wake == "modal":
-        return ModalWorkerSpawner(settings.worker_app_name)
+        return ModalWorkerSpawner(settings.worker_app_name, worker_class=worker_class)
     if settings.worker_wake == "local":
         return LocalWorkerSpawner()
     return None
@@ -94,17 +102,17 @@ def build_dependencies(
     run_queue = SqsRunQueue(clients.sqs, settings.run_queue_url)
     models = ModelCatalog.from_settings(settings.served_models, settings.model_aliases)
     spawner = spawner or build_worker_spawner(settings)
-    worker_wake = (
-        WorkerWakeService(
-            DynamoWorkerPresence(table),
-            spawner,
-            clock,
-            debounce_seconds=settings.worker_wake_debounce_seconds,
-        )
-        if spawner is not None
-        else None
+
+    def wake(presence: DynamoWorkerPresence, waking: WorkerSpawner | None) -> WorkerWakeService | None:
+        debounce = settings.worker_wake_debounce_seconds
+        return WorkerWakeService(presence, waking, clock, debounce_seconds=debounce) if waking else None
+
+    worker_wake = wake(DynamoWorkerPresence(table), spawner)
+    ingestion_wake = wake(
+        DynamoWorkerPresence(table, item=INGESTION_PRESENCE_SK),
+        build_worker_spawner(settings, INGESTION_WORKER_CLASS_NAME),
     )
-    file_services = build_file_services(settings, clients, table, clock)
+    file_services = build_file_services(settings, clients, table, clock, ingestion_wake=ingestion_wake)
     support = ToolSupport(
         file_search=settings.embedding_model_path is not None,
         ignore_unsupported=settings.ignore_unsupported_tools,

@@ -16,13 +16,14 @@ from assistants_core.adapters.dynamodb.vector_stores import DynamoVectorStoreRep
 from assistants_core.adapters.s3_chunks import S3ChunkIndex
 from assistants_core.adapters.s3_objects import S3ObjectStore
 from assistants_core.adapters.sqs_ingestion import NoIngestionQueue, SqsIngestionQueue
-from assistants_core.file_ports import Embedder, FileRepository, VectorStoreRepository
+from assistants_core.file_ports import Embedder, FileRepository, IngestionQueue, VectorStoreRepository
 from assistants_core.ports import Clock
 from assistants_core.services.files import FileService
 from assistants_core.services.uploads import UploadService
 from assistants_core.services.vector_store_files import VectorStoreFileService
 from assistants_core.services.vector_store_search import VectorStoreSearchService
 from assistants_core.services.vector_stores import VectorStoreService
+from assistants_core.services.worker_wake import WakingIngestionQueue, WorkerWakeService
 from assistants_core.settings import ApiSettings
 
 
@@ -51,14 +52,21 @@ def query_embedder(settings: ApiSettings) -> Embedder | None:
 
 
 def build_file_services(
-    settings: ApiSettings, clients: AwsClients, table: DynamoTable, clock: Clock
+    settings: ApiSettings,
+    clients: AwsClients,
+    table: DynamoTable,
+    clock: Clock,
+    *,
+    ingestion_wake: WorkerWakeService | None = None,
 ) -> FileServices:
     objects = S3ObjectStore(clients.s3, settings.bucket_name)
     file_repo = DynamoFileRepository(table)
     store_repo = DynamoVectorStoreRepository(table)
     chunk_index = S3ChunkIndex(clients.s3, settings.bucket_name)
     queue_url = settings.ingestion_queue_url
-    ingestion = SqsIngestionQueue(clients.sqs, queue_url) if queue_url else NoIngestionQueue()
+    ingestion: IngestionQueue = SqsIngestionQueue(clients.sqs, queue_url) if queue_url else NoIngestionQueue()
+    if queue_url and ingestion_wake is not None:
+        ingestion = WakingIngestionQueue(ingestion, ingestion_wake)
     store_files = VectorStoreFileService(store_repo, file_repo, ingestion, chunk_index, clock)
     return FileServices(
         files=FileService(file_repo, objects, clock, detach=store_files.detach_everywhere),

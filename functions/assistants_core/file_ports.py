@@ -83,7 +83,11 @@ class VectorStoreRepository(Protocol):
         *,
         status: FileStatus | None = None,
         batch_id: str | None = None,
-    ) -> Page[VectorStoreFile]: ...
+        in_added_order: bool = False,
+    ) -> Page[VectorStoreFile]:
+        """A page in file-id order (consistent reads), or ``in_added_order``: by ``created_at`` (the time the
+        file was added to the store), as OpenAI lists."""
+
     def set_attributes(self, file: VectorStoreFile) -> None: ...
     def remove_file(self, file: VectorStoreFile) -> bool:
         """False when the file changed since it was read."""
@@ -159,3 +163,27 @@ class Embedder(Protocol):
     @property
     def dimensions(self) -> int: ...
     def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringObject:
+    kind: str  # "vs" (a vector store) or "file"
+    id: str
+    expires_at: int
+
+
+class ExpiredObjects(Protocol):
+    """The index of files and vector stores with an expiry, and the deletes of the expiry sweep."""
+
+    def list_expired(self, *, now: float, limit: int) -> list[ExpiringObject]:
+        """Objects whose expiry is at or before ``now``, soonest first."""
+
+    def find_file(self, file_id: str) -> StoredFile | None: ...
+    def delete_file(self, file: StoredFile) -> bool:
+        """Delete the file's metadata iff unchanged owner and expiry; False when it was not."""
+
+    def delete_store_contents(self, vector_store_id: str) -> list[str]:
+        """Delete the store's files, batches and links (idempotent); returns its file ids."""
+
+    def delete_store(self, store: VectorStore) -> bool:
+        """Delete the store item iff unchanged owner and expiry (not renewed meanwhile)."""

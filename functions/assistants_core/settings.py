@@ -132,6 +132,10 @@ class WorkerDeploySettings(BaseSettings):
     # Pin GPU containers near the table (e.g. "us-east-1"); Modal bills pinned regions 1.5-1.75x. Unset: any.
     worker_region: str | None = None
     modal_secret_name: str = "assistants-aws"
+    # The ingestion worker (vector store files; all-MiniLM-L6-v2 on vLLM's pooling runner): its GPU (a
+    # 22M-parameter model: the smallest GPU does) and its most containers; it scales to zero.
+    ingestion_gpu: str = "T4"
+    ingestion_max_containers: int = Field(default=2, ge=1)
 
     @property
     def served_name(self) -> str:

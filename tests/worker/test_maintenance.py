@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
+from assistants_core.adapters.aws import AwsClients
+from assistants_core.adapters.dynamodb import DynamoTable
+from assistants_core.adapters.dynamodb.files import DynamoFileRepository
 from assistants_core.domain.errors import StorageError
+from assistants_core.domain.files import StoredFile, new_file_id
 from assistants_core.domain.status import RunStatus
 from assistants_core.services.maintenance import RunMaintenance
 from assistants_core.settings import get_sweeper_settings
@@ -35,7 +40,12 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, aws_resources: ResourceNames) ->
     monkeypatch.setenv("ASSISTANTS_BUCKET_NAME", aws_resources.bucket_name)
     monkeypatch.setenv("ASSISTANTS_RUN_QUEUE_URL", aws_resources.run_queue_url)
     monkeypatch.setenv("ASSISTANTS_REQUEUE_AFTER_SECONDS", "120")
-    caches = [get_sweeper_settings, sweeper_handler.maintenance, dlq_handler.maintenance]
+    caches = [
+        get_sweeper_settings,
+        sweeper_handler.maintenance,
+        sweeper_handler.expiry_sweep,
+        dlq_handler.maintenance,
+    ]
     for cache in caches:
         cache.cache_clear()
     yield
@@ -175,3 +185,26 @@ def test_a_requeued_run_is_not_sent_again_by_every_sweep(world: World) -> None:
     world.clock.advance(61)
     assert maintenance.sweep().requeued == [run.id]
     assert world.queue.approximate_depth() == 2
+
+
+def test_sweeper_deletes_an_expired_file_with_its_body(
+    lambda_env: None, aws_clients: AwsClients, aws_resources: ResourceNames, dynamo_table: DynamoTable
+) -> None:
+    """The Lambda's composition of ``ExpirySweep`` (the expiry rules: tests/contract/test_expiry_sweep.py)."""
+    now = int(time.time())
+    expired = StoredFile(
+        id=new_file_id(now * 1000), owner="tenant-x", created_at=now - 7200, bytes=2, filename="a.txt",
+        purpose="assistants", body_key="files/expired", expires_at=now - 3600,
+    )  # fmt: skip
+    live = replace(expired, id=new_file_id(now * 1000 + 1), body_key="files/live", expires_at=now + 3600)
+    files = DynamoFileRepository(dynamo_table)
+    for file in (expired, live):
+        files.put_file(file)
+        aws_clients.s3.put_object(Bucket=aws_resources.bucket_name, Key=file.body_key, Body=b"hi")
+
+    report = sweeper_handler.handler({}, LambdaContext())  # type: ignore[arg-type]
+
+    assert report["deleted_files"] == [expired.id] and report["deleted_vector_stores"] == []
+    listed = aws_clients.s3.list_objects_v2(Bucket=aws_resources.bucket_name)
+    assert [item["Key"] for item in listed["Contents"]] == ["files/live"]
+    assert files.get_file("tenant-x", live.id) == live

@@ -42,6 +42,10 @@ class SqsIngestionQueue:
     def extend_visibility(self, receipt_handle: str, seconds: int) -> None:
         self._messages.extend_visibility(receipt_handle, seconds)
 
+    def approximate_depth(self) -> int:
+        """Files waiting to be ingested (the Modal app's autoscale spawns ingestion consumers for them)."""
+        return self._messages.approximate_depth()
+
 
 class NoIngestionQueue:
     """Stands in when ``ASSISTANTS_INGESTION_QUEUE_URL`` is unset: nothing can be ingested, so every file

@@ -55,6 +55,14 @@ class SqsMessages(Generic[T]):
         self._decode = decode
         self._kind = kind
 
+    def approximate_depth(self) -> int:
+        """Messages waiting to be received (``ApproximateNumberOfMessages``; in-flight ones excluded)."""
+        with aws_errors("sqs.get_queue_attributes"):
+            response = self._client.get_queue_attributes(
+                QueueUrl=self._queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+        return int(response.get("Attributes", {}).get("ApproximateNumberOfMessages", "0"))
+
     def receive(self, *, max_messages: int, wait_seconds: int) -> list[tuple[T, str, int]]:
         """Long-poll up to ``max_messages`` (capped at 10): (reference, receipt handle, receive count) each.
         Malformed messages are logged and deleted."""
@@ -134,9 +142,4 @@ class SqsRunQueue:
         self._messages.extend_visibility(receipt_handle, seconds)
 
     def approximate_depth(self) -> int:
-        """Messages waiting to be received (``ApproximateNumberOfMessages``; in-flight ones excluded)."""
-        with aws_errors("sqs.get_queue_attributes"):
-            response = self._client.get_queue_attributes(
-                QueueUrl=self._queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-            )
-        return int(response.get("Attributes", {}).get("ApproximateNumberOfMessages", "0"))
+        return self._messages.approximate_depth()

@@ -12,23 +12,28 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# gpu_worker/app.py: ``GpuWorker.consume`` drains the queue until it stays idle.
+# gpu_worker/app.py: ``GpuWorker.consume`` drains the queue until it stays idle; ``IngestionWorker.consume``
+# the ingestion queue.
 WORKER_CLASS_NAME = "GpuWorker"
+INGESTION_WORKER_CLASS_NAME = "IngestionWorker"
 CONSUME_METHOD_NAME = "consume"
 
 
 class ModalWorkerSpawner:
     """``modal.Cls.from_name(app, "GpuWorker")().consume.spawn()``: one consumer, returns at once."""
 
-    def __init__(self, app_name: str, *, modal_module: Any = None) -> None:
+    def __init__(
+        self, app_name: str, *, worker_class: str = WORKER_CLASS_NAME, modal_module: Any = None
+    ) -> None:
         self._app_name = app_name
+        self._worker_class = worker_class
         self._modal = modal_module
 
     def spawn_consumer(self) -> None:
         modal = self._modal
         if modal is None:
             import modal  # lazy: only a wake needs the client
-        worker_class = modal.Cls.from_name(self._app_name, WORKER_CLASS_NAME)
+        worker_class = modal.Cls.from_name(self._app_name, self._worker_class)
         getattr(worker_class(), CONSUME_METHOD_NAME).spawn()
 
 

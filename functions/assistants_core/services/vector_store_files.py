@@ -149,7 +149,9 @@ class VectorStoreFileService:
             self._stores.get_batch(owner, vector_store_id, batch_id)
         else:
             self._stores.get_store(owner, vector_store_id)
-        return self._stores.list_files(vector_store_id, page, status=status, batch_id=batch_id)
+        return self._stores.list_files(
+            vector_store_id, page, status=status, batch_id=batch_id, in_added_order=True
+        )
 
     def content(self, owner: str, vector_store_id: str, file_id: str) -> str | None:
         """The parsed text of a processed file (None while it is not processed)."""

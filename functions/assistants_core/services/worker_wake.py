@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from assistants_core.file_ports import IngestionQueue, IngestionRef
 from assistants_core.ports import Clock, WorkerPresence, WorkerSpawner
 
 logger = logging.getLogger(__name__)
@@ -32,3 +33,16 @@ class WorkerWakeService:
             return False
         logger.info("worker wake requested")
         return True
+
+
+class WakingIngestionQueue:
+    """An ``IngestionQueue`` that wakes the ingestion worker after each file is queued, as a run create wakes
+    the run worker (debounced: within the window a wake costs one read)."""
+
+    def __init__(self, queue: IngestionQueue, wake: WorkerWakeService) -> None:
+        self._queue = queue
+        self._wake = wake
+
+    def enqueue_ingestion(self, ref: IngestionRef) -> None:
+        self._queue.enqueue_ingestion(ref)
+        self._wake.wake_if_idle()

@@ -7,12 +7,19 @@ from dataclasses import dataclass
 
 import pytest
 
-from api.deps import build_worker_spawner
+from api.deps import build_dependencies, build_worker_spawner
+from assistants_core.adapters.aws import AwsClients
 from assistants_core.adapters.dynamodb import DynamoTable
 from assistants_core.adapters.dynamodb.worker_presence import DynamoWorkerPresence
 from assistants_core.adapters.s3_bodies import S3BodyStore
-from assistants_core.adapters.worker_spawn import LocalWorkerSpawner, ModalWorkerSpawner
+from assistants_core.adapters.worker_spawn import (
+    INGESTION_WORKER_CLASS_NAME,
+    LocalWorkerSpawner,
+    ModalWorkerSpawner,
+)
+from assistants_core.schemas.vector_stores import CreateVectorStoreRequest
 from assistants_core.settings import ApiSettings
+from infra.aws_resources import ResourceNames
 from tests.unit.api.conftest import ApiHarness, running_api
 
 DEBOUNCE_SECONDS = 30.0
@@ -122,3 +129,44 @@ def test_modal_spawner_spawns_one_consume_call_of_the_deployed_worker() -> None:
 
     ModalWorkerSpawner("serverless-assistants-worker", modal_module=FakeModal()).spawn_consumer()
     assert calls == [("from_name", "serverless-assistants-worker", "GpuWorker"), ("spawn",)]
+    calls.clear()
+    ModalWorkerSpawner(
+        "serverless-assistants-worker", worker_class=INGESTION_WORKER_CLASS_NAME, modal_module=FakeModal()
+    ).spawn_consumer()
+    assert calls == [("from_name", "serverless-assistants-worker", "IngestionWorker"), ("spawn",)]
+
+
+def test_a_file_added_to_a_vector_store_wakes_the_ingestion_worker(
+    aws_clients: AwsClients, aws_resources: ResourceNames
+) -> None:
+    """As a run create wakes the run worker: ``IngestionWorker.consume`` on Modal, debounced on its own item
+    (a run wake does not hold it back, nor the reverse)."""
+    settings = ApiSettings(
+        table_name=aws_resources.table_name,
+        bucket_name=aws_resources.bucket_name,
+        run_queue_url=aws_resources.run_queue_url,
+        ingestion_queue_url=aws_resources.ingestion_queue_url,
+        api_key_hashes="0" * 64 + ":tenant-a",
+        worker_wake="local",
+        worker_wake_debounce_seconds=DEBOUNCE_SECONDS,
+    )
+    run_spawner = LocalWorkerSpawner()
+    dependencies = build_dependencies(settings, clients=aws_clients, spawner=run_spawner)
+    assert dependencies.worker_wake is not None and dependencies.worker_wake.wake_if_idle()
+    services = dependencies.file_services
+    ingestion_spawner = services.store_files._queue._wake._spawner  # type: ignore[attr-defined]
+    assert isinstance(ingestion_spawner, LocalWorkerSpawner) and ingestion_spawner is not run_spawner
+
+    file_ids = [
+        services.files.create(
+            "tenant-a", filename=f"{index}.txt", purpose="assistants", data=b"hi", content_type="text/plain"
+        ).id
+        for index in range(3)
+    ]
+    services.stores.create("tenant-a", CreateVectorStoreRequest(file_ids=file_ids))
+    assert ingestion_spawner.spawned == 1  # three files queued, one wake inside the debounce window
+    assert run_spawner.spawned == 1
+    depth = aws_clients.sqs.get_queue_attributes(
+        QueueUrl=aws_resources.ingestion_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
+    assert depth == "3"

@@ -22,6 +22,7 @@ OUTPUTS = {
     "TableName": "tbl",
     "BucketName": "bkt",
     "RunQueueUrl": "https://sqs/q",
+    "IngestionQueueUrl": "https://sqs/ingest",
     "WorkerRoleArn": "arn:aws:iam::123456789012:role/WorkerRole",
 }
 
@@ -194,6 +195,7 @@ def test_execute_runs_in_order_with_the_role_in_the_secret(monkeypatch: pytest.M
     assert commands[2][-1] == "--no-confirm-changeset"
     secret = commands[3]
     assert "ASSISTANTS_AWS_ROLE_ARN=" + OUTPUTS["WorkerRoleArn"] in secret
+    assert "ASSISTANTS_INGESTION_QUEUE_URL=https://sqs/ingest" in secret  # the Modal ingestion worker's
     assert "ASSISTANTS_TABLE_NAME=tbl" in secret and not any(
         e.startswith("AWS_ACCESS_KEY_ID") for e in secret
     )

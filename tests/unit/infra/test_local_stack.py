@@ -129,6 +129,15 @@ def test_local_api_runs_openai_model_names_on_the_served_model(monkeypatch: pyte
         catalog.require_served("not-a-model")
 
 
+def test_numpy_embedding_processes_run_single_threaded_blas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    resources = local_env.LocalResources("http://127.0.0.1:1", "table", "bucket", "http://127.0.0.1:1/q")
+    assert local_env.api_environment(resources, "sk-custom")["OPENBLAS_NUM_THREADS"] == "1"
+    assert local_env.ingestion_environment(resources)["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")  # a shell setting wins
+    assert local_env.ingestion_environment(resources)["OPENBLAS_NUM_THREADS"] == "4"
+
+
 def test_api_environment_hashes_the_dev_key_for_the_local_tenant() -> None:
     resources = local_env.LocalResources("http://127.0.0.1:1", "table", "bucket", "http://127.0.0.1:1/q")
     environment = local_env.api_environment(resources, "sk-custom")
@@ -268,3 +277,43 @@ def test_a_stack_killed_with_sigkill_leaves_no_process_behind(moto_environment: 
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_the_stack_without_the_worker_still_ingests_and_searches_vector_store_files(
+    moto_environment: None, tmp_path: Path
+) -> None:
+    """`make run-api` (--no-worker: no vLLM) starts the ingestion worker with the model in numpy."""
+    from openai import OpenAI
+
+    api_port, moto_port = free_port(), free_port()
+    process, text = _start_stack_command(
+        "--no-worker", "--api-port", str(api_port), "--moto-port", str(moto_port),
+        "--data-dir", str(tmp_path / "state"), "--fresh",
+    )  # fmt: skip
+    try:
+        assert "ready" in text, text
+        assert "ingestion: started" in text, text
+        client = OpenAI(base_url=f"http://127.0.0.1:{api_port}/v1", api_key=local_env.DEFAULT_DEV_KEY)
+        uploaded = client.files.create(
+            file=("guide.md", b"# Passwords\nTo reset your password, open Settings and choose Reset."),
+            purpose="assistants",
+        )
+        store = client.vector_stores.create(name="docs", file_ids=[uploaded.id])
+
+        def ingested() -> bool:
+            return (
+                client.vector_stores.files.retrieve(uploaded.id, vector_store_id=store.id).status
+                != "in_progress"
+            )
+
+        assert _eventually(ingested, 120.0)
+        assert (
+            client.vector_stores.files.retrieve(uploaded.id, vector_store_id=store.id).status == "completed"
+        )
+        results = client.vector_stores.search(store.id, query="how do I reset my password?")
+        assert [result.file_id for result in results.data] == [uploaded.id]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        _stop_stack_command(process)
+    assert _eventually(lambda: _ports_closed(api_port, moto_port))

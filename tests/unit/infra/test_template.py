@@ -21,6 +21,8 @@ from assistants_core.settings import ApiSettings, AwsSettings, SweeperSettings, 
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+SEARCH_LAYER_DIR = "infra/search_layer"
+SEARCH_LAYER_MODEL_FOLDER = "minilm"
 FUNCTION_SETTINGS: dict[str, type[AwsSettings]] = {
     "ApiFunction": ApiSettings,
     "StreamFunction": ApiSettings,
@@ -71,6 +73,9 @@ def transformed(template: dict[str, Any]) -> dict[str, Any]:
 def transform_template(template: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, Any]:
     packaged = copy.deepcopy(template)
     packaged["Globals"]["Function"]["CodeUri"] = "s3://deployment-bucket/functions.zip"
+    for name, resource in packaged["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = f"s3://deployment-bucket/{name}.zip"
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the transform resolves pseudo parameters
     try:
@@ -269,7 +274,7 @@ def test_every_function_logs_to_its_own_group_with_retention(resources: dict[str
     [
         ("ApiFunction", {"Table", "BodyBucket", "RunQueue", "IngestionQueue"}),
         ("StreamFunction", {"Table", "BodyBucket", "RunQueue", "IngestionQueue"}),
-        ("SweeperFunction", {"Table", "RunQueue"}),
+        ("SweeperFunction", {"Table", "RunQueue", "BodyBucket"}),
         ("DlqFunction", {"Table", "DeadLetterQueue"}),
     ],
 )
@@ -326,14 +331,16 @@ def test_stream_function_streams_the_same_app_through_a_function_url(
     response_stream mode, and a startup script that serves the same FastAPI app under uvicorn."""
     properties = resources["StreamFunction"]["Properties"]
     assert properties["FunctionUrlConfig"]["InvokeMode"] == "RESPONSE_STREAM"
-    (layer,) = properties["Layers"]
+    layer, search_layer = properties["Layers"]
     assert ":753240598075:layer:LambdaAdapterLayerArm64:" in layer["Fn::Sub"]  # arm64, as Globals
+    assert search_layer == {"Ref": "SearchRuntimeLayer"}
     variables = properties["Environment"]["Variables"]
     assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
     assert variables["AWS_LWA_INVOKE_MODE"] == "response_stream"
     script = REPO_ROOT / "functions" / properties["Handler"]
     assert script.is_file() and os.access(script, os.X_OK)
     assert "uvicorn api.asgi:app" in script.read_text()
+    assert 'PYTHONPATH="/opt/python' in script.read_text()  # the search layer's packages
     assert (REPO_ROOT / "functions" / "api" / "asgi.py").is_file()
     assert properties["Timeout"] == 900  # Lambda's maximum: a stream lives as long as allowed
     urls = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::Lambda::Url"]
@@ -397,11 +404,53 @@ def test_transform_wires_the_http_api_and_the_dlq_event_source(transformed: dict
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
+def _requirements(path: Path) -> list[str]:
+    lines = path.read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\[=<>~!]", requirement, maxsplit=1)[0].lower()
+
+
 def test_lambda_requirements_match_the_project_dependencies() -> None:
-    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    requirement_lines = (REPO_ROOT / "functions" / "requirements.txt").read_text().splitlines()
-    requirements = [line.strip() for line in requirement_lines if line.strip() and not line.startswith("#")]
-    assert requirements == pyproject["project"]["dependencies"]
+    """functions/requirements.txt + the search layer's = the project's dependencies; the layer keeps the
+    project's pins except numpy (AL2's glibc 2.26 loads no numpy 2.3 aarch64 wheel: its requirements.txt)."""
+    dependencies = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    layer = _requirements(REPO_ROOT / SEARCH_LAYER_DIR / "requirements.txt")
+    layer_names = {_name(requirement) for requirement in layer}
+    assert layer_names == {"numpy", "safetensors", "tokenizers"}
+    assert _requirements(REPO_ROOT / "functions" / "requirements.txt") == [
+        requirement for requirement in dependencies if _name(requirement) not in layer_names
+    ]
+    assert {r for r in layer if _name(r) != "numpy"} <= set(dependencies)
+    assert "numpy==2.2.6" in layer
+
+
+def test_api_functions_get_the_search_layer_and_its_model_path(
+    template: dict[str, Any], resources: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    """The layer sam build makes (Makefile target per logical id, arm64 like the functions) is attached to
+    both API functions, whose settings point at the model folder it puts in /opt."""
+    layer = resources["SearchRuntimeLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Properties"]["ContentUri"].rstrip("/") == SEARCH_LAYER_DIR
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["CompatibleArchitectures"] == template["Globals"]["Function"]["Architectures"]
+    assert layer["Properties"]["CompatibleRuntimes"] == [template["Globals"]["Function"]["Runtime"]]
+    makefile = (REPO_ROOT / SEARCH_LAYER_DIR / "Makefile").read_text()
+    assert "build-SearchRuntimeLayer:" in makefile and "PLATFORM ?= manylinux2014_aarch64" in makefile
+    published = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    assert len(published) == 1 and published[0]["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    (layer_id,) = [n for n, r in transformed["Resources"].items() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    for name in ("ApiFunction", "StreamFunction"):
+        properties = transformed["Resources"][name]["Properties"]
+        assert {"Ref": layer_id} in properties["Layers"], name
+        variables = properties["Environment"]["Variables"]
+        assert variables["ASSISTANTS_EMBEDDING_MODEL_PATH"] == f"/opt/{SEARCH_LAYER_MODEL_FOLDER}", name
+        assert variables["OPENBLAS_NUM_THREADS"] == "1", name  # the query embedder's numpy
+    for name in ("SweeperFunction", "DlqFunction"):  # no numpy needed there
+        assert "Layers" not in transformed["Resources"][name]["Properties"], name
 
 
 def test_samconfig_deploys_the_stack_with_iam_capability_and_a_confirmed_changeset() -> None:

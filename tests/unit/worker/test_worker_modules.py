@@ -72,7 +72,12 @@ def test_worker_modules_import_without_vllm_and_modal_needs_no_token(tmp_path: P
         "import gpu_worker.consumer, gpu_worker.main, gpu_worker.wiring, gpu_worker.engines.vllm_engine\n"
         "import gpu_worker.app as app\n"
         "assert app.consumers_needed(64, 0, app.RUNS_PER_CONSUMER) == 2\n"
-        "print(type(app.app).__name__, type(app.GpuWorker).__name__)\n"
+        "assert app.deploy.ingestion_gpu == 'T4' and app.deploy.ingestion_max_containers == 2\n"
+        "from assistants_core.adapters import worker_spawn\n"  # the classes the API's wakes spawn
+        "assert hasattr(app, worker_spawn.WORKER_CLASS_NAME)\n"
+        "assert hasattr(app, worker_spawn.INGESTION_WORKER_CLASS_NAME)\n"
+        "print(type(app.app).__name__, type(app.GpuWorker).__name__, type(app.IngestionWorker).__name__,\n"
+        "      type(app.IngestionWorker().consume).__name__, app.MINILM_WHEEL)\n"
     )
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -83,4 +88,9 @@ def test_worker_modules_import_without_vllm_and_modal_needs_no_token(tmp_path: P
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["App", "Cls"]
+    app_type, worker_type, ingestion_type, consume_type, minilm = result.stdout.split()
+    assert (app_type, worker_type, ingestion_type) == ("App", "Cls", "Cls")
+    assert consume_type != "NoneType"  # the method the autoscale spawns
+    # The Modal image's embedding model is the one the local stack and the API's search layer install.
+    assert f'"{minilm}"' in (REPO_ROOT / "Makefile").read_text()
+    assert f"MINILM := {minilm}" in (REPO_ROOT / "infra" / "search_layer" / "Makefile").read_text()

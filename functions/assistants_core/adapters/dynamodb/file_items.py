@@ -4,6 +4,8 @@
     UPLOAD#<id>      / UPLOAD                  upload (status, expected bytes)
     UPLOAD#<id>      / PART#<part_id>          one received part (its bytes are in S3)
 
+A file or vector store that expires is also in GSI2: EXPIRING / <expires_at>#<kind>#<id> (``expiring.py``).
+
 Attributes are the dataclass fields (None is not stored); enums are stored by value.
 """
 
@@ -22,6 +24,10 @@ FILE_SK = "FILE"
 UPLOAD_SK = "UPLOAD"
 PART_PREFIX = "PART#"
 OWNER_INDEX = "GSI1"
+EXPIRING_PARTITION = "EXPIRING"
+EXPIRING_INDEX = "GSI2"
+STORE_KIND = "vs"
+FILE_KIND = "file"
 
 
 def file_pk(file_id: str) -> str:
@@ -34,6 +40,13 @@ def files_of(owner: str) -> str:
 
 def upload_pk(upload_id: str) -> str:
     return f"UPLOAD#{upload_id}"
+
+
+def expiring_keys(kind: str, object_id: str, expires_at: int | None) -> Item:
+    """The GSI2 attributes of an object that expires at ``expires_at`` (none when it never expires)."""
+    if expires_at is None:
+        return {}
+    return {"GSI2PK": EXPIRING_PARTITION, "GSI2SK": f"{int(expires_at):012d}#{kind}#{object_id}"}
 
 
 _NO_JSON_FIELDS: frozenset[str] = frozenset()
@@ -54,6 +67,7 @@ def file_to_item(file: StoredFile) -> Item:
         "SK": FILE_SK,
         "GSI1PK": files_of(file.owner),
         "GSI1SK": file.id,
+        **expiring_keys(FILE_KIND, file.id, file.expires_at),
         **attributes_of(file),
     }
 

@@ -270,14 +270,22 @@ class DynamoTable:
         page: PageRequest,
         index: str | None = None,
         keep: Callable[[Item], bool] | None = None,
+        cursor_key: Callable[[str, str], str] | None = None,
     ) -> tuple[list[Item], bool]:
-        """One OpenAI list page: ``after``/``before`` are ids (sort key = ``prefix + id``); returns
-        (items in the requested order, has_more)."""
+        """One OpenAI list page: ``after``/``before`` are ids (sort key = ``prefix + id``, or
+        ``cursor_key(id, param)`` where the sort key is not derived from the id alone); returns (items in
+        the requested order, has_more)."""
         if page.order not in ("asc", "desc"):
             raise InvalidRequestError("order must be 'asc' or 'desc'.", param="order")
         descending = page.order == "desc"
-        after_key = prefix + page.after if page.after else None
-        before_key = prefix + page.before if page.before else None
+
+        def key_of_cursor(object_id: str | None, param: str) -> str | None:
+            if not object_id:
+                return None
+            return cursor_key(object_id, param) if cursor_key else prefix + object_id
+
+        after_key = key_of_cursor(page.after, "after")
+        before_key = key_of_cursor(page.before, "before")
         lower, upper = (before_key, after_key) if descending else (after_key, before_key)
         backwards_from_before = before_key is not None and after_key is None
         forward = descending if backwards_from_before else not descending

@@ -1,8 +1,11 @@
 """Key layout and item mappers of vector stores in the single table.
 
 VS#<vs_id>     / VS                  vector store, counters per file status + usage_bytes
-                                     (GSI1: OWNER#<owner>#VS / <vs_id>)
+                                     (GSI1: OWNER#<owner>#VS / <vs_id>; GSI2 while it has an expiry:
+                                     EXPIRING / <expires_at>#vs#<vs_id>, moved with last_active_at)
 VS#<vs_id>     / FILE#<file_id>      a file in the store (status, usage_bytes, last_error, attributes)
+                                     (GSI1: VSFILES#<vs_id> / <created_at>#<file_id>: the order files were
+                                     added in, which OpenAI lists by)
 VS#<vs_id>     / BATCH#<batch_id>    a file batch, counters per file status
 FILE#<file_id> / VS#<vs_id>          link: the stores a file is in (deleting the file detaches it)
 
@@ -17,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from assistants_core.adapters.dynamodb.expressions import Item
-from assistants_core.adapters.dynamodb.file_items import file_pk
+from assistants_core.adapters.dynamodb.file_items import STORE_KIND, expiring_keys, file_pk
 from assistants_core.domain.vector_stores import (
     ChunkingStrategy,
     FileBatch,
@@ -34,6 +37,7 @@ LINK_PREFIX = "VS#"
 COUNTER_NAMES = tuple(status.value for status in FileStatus)
 INGESTING_PARTITION = "INGESTING"
 INGESTING_INDEX = "GSI2"
+ADDED_ORDER_INDEX = "GSI1"
 
 
 def store_pk(vector_store_id: str) -> str:
@@ -46,6 +50,15 @@ def stores_of(owner: str) -> str:
 
 def store_file_sk(file_id: str) -> str:
     return STORE_FILE_PREFIX + file_id
+
+
+def files_added_to(vector_store_id: str) -> str:
+    return f"VSFILES#{vector_store_id}"
+
+
+def added_order_sk(created_at: int, file_id: str) -> str:
+    """Sorts by the time the file was added to the store, then (same second) by file id."""
+    return f"{created_at:012d}#{file_id}"
 
 
 def batch_sk(batch_id: str) -> str:
@@ -70,6 +83,7 @@ def store_to_item(store: VectorStore) -> Item:
         "SK": STORE_SK,
         "GSI1PK": stores_of(store.owner),
         "GSI1SK": store.id,
+        **expiring_keys(STORE_KIND, store.id, store.expires_at),
         "id": store.id,
         "owner": store.owner,
         "created_at": store.created_at,
@@ -103,6 +117,8 @@ def store_file_to_item(file: VectorStoreFile) -> Item:
     return {
         "PK": store_pk(file.vector_store_id),
         "SK": store_file_sk(file.id),
+        "GSI1PK": files_added_to(file.vector_store_id),
+        "GSI1SK": added_order_sk(file.created_at, file.id),
         "id": file.id,
         "owner": file.owner,
         "vector_store_id": file.vector_store_id,

@@ -20,7 +20,7 @@ from assistants_core.adapters.dynamodb.table import (
     owned_condition,
 )
 from assistants_core.adapters.errors import ConditionFailedError, TransactionCancelledError
-from assistants_core.domain.errors import ConflictError, NotFoundError
+from assistants_core.domain.errors import ConflictError, InvalidRequestError, NotFoundError
 from assistants_core.domain.models import Page, PageRequest
 from assistants_core.domain.vector_stores import FileBatch, FileStatus, VectorStore, VectorStoreFile
 
@@ -80,6 +80,12 @@ class DynamoVectorStoreRepository:
         item = keys.store_to_item(store)
         for name in names:
             expression.set(name, item[name])
+        if {"expires_after_days", "last_active_at"} & set(names):  # the expiry index key moves with them
+            for attribute in ("GSI2PK", "GSI2SK"):
+                if attribute in item:
+                    expression.set(attribute, item[attribute])
+                else:
+                    expression.remove(attribute)
         try:
             updated = self._table.update(
                 keys.store_pk(store.id),
@@ -177,19 +183,42 @@ class DynamoVectorStoreRepository:
         *,
         status: FileStatus | None = None,
         batch_id: str | None = None,
+        in_added_order: bool = False,
     ) -> Page[VectorStoreFile]:
+        """Files in file-id order, read consistently from the store's partition (the workers' and services'
+        own walks); ``in_added_order``: by the time each file was added (``created_at``), as OpenAI lists
+        them, through GSI1 (key conditions only; an ``after``/``before`` file id costs one GetItem)."""
+
         def keep(item: Item) -> bool:
             return (status is None or item.get("status") == status.value) and (
                 batch_id is None or item.get("batch_id") == batch_id
             )
 
-        items, has_more = self._table.list_page(
-            partition=("PK", keys.store_pk(vector_store_id)),
-            sort_attribute="SK",
-            prefix=keys.STORE_FILE_PREFIX,
-            page=page,
-            keep=keep,
-        )
+        def cursor_key(file_id: str, param: str) -> str:
+            cursor = self.find_file(vector_store_id, file_id)
+            if cursor is None:
+                message = f"Invalid '{param}': no file '{file_id}' in vector store '{vector_store_id}'."
+                raise InvalidRequestError(message, param=param)
+            return keys.added_order_sk(cursor.created_at, cursor.id)
+
+        if in_added_order:
+            items, has_more = self._table.list_page(
+                partition=("GSI1PK", keys.files_added_to(vector_store_id)),
+                sort_attribute="GSI1SK",
+                prefix="",
+                page=page,
+                index=keys.ADDED_ORDER_INDEX,
+                keep=keep,
+                cursor_key=cursor_key,
+            )
+        else:
+            items, has_more = self._table.list_page(
+                partition=("PK", keys.store_pk(vector_store_id)),
+                sort_attribute="SK",
+                prefix=keys.STORE_FILE_PREFIX,
+                page=page,
+                keep=keep,
+            )
         return Page(data=[keys.store_file_from_item(item) for item in items], has_more=has_more)
 
     def set_attributes(self, file: VectorStoreFile) -> None:

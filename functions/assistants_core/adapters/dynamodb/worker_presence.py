@@ -10,11 +10,13 @@ from assistants_core.adapters.errors import ConditionFailedError
 
 PRESENCE_PK = "WORKER"
 PRESENCE_SK = "PRESENCE"
+INGESTION_PRESENCE_SK = "INGESTION"  # the ingestion worker's wakes (debounced on their own item)
 
 
 class DynamoWorkerPresence:
-    def __init__(self, table: DynamoTable) -> None:
+    def __init__(self, table: DynamoTable, *, item: str = PRESENCE_SK) -> None:
         self._table = table
+        self._item = item
 
     def mark_consumer_alive(self, until: float) -> None:
         expression = Expression()
@@ -23,12 +25,12 @@ class DynamoWorkerPresence:
         # Never moves the mark back (two consumers checking in out of order).
         condition = f"attribute_not_exists({alive}) OR {alive} < {expression.value(until)}"
         with contextlib.suppress(ConditionFailedError):  # another consumer already marked a later time
-            self._table.update(PRESENCE_PK, PRESENCE_SK, expression, condition)
+            self._table.update(PRESENCE_PK, self._item, expression, condition)
 
     def claim_wake(self, now: float, debounce_seconds: float) -> bool:
         # A read first (1 RRU, a fifth of a write's price): while a consumer is live, as under load, the hot
         # item is never written; the conditional write below decides races between API instances.
-        state = self._table.get(PRESENCE_PK, PRESENCE_SK) or {}
+        state = self._table.get(PRESENCE_PK, self._item) or {}
         if float(state.get("alive_until", 0)) >= now:
             return False
         if float(state.get("wake_requested_at", 0)) >= now - debounce_seconds:
@@ -42,7 +44,7 @@ class DynamoWorkerPresence:
             f"(attribute_not_exists({requested}) OR {requested} < {expression.value(now - debounce_seconds)})"
         )
         try:
-            self._table.update(PRESENCE_PK, PRESENCE_SK, expression, f"{no_consumer} AND {not_recent}")
+            self._table.update(PRESENCE_PK, self._item, expression, f"{no_consumer} AND {not_recent}")
         except ConditionFailedError:
             return False
         return True

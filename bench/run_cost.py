@@ -167,6 +167,9 @@ async def measure(stack: LocalStack, arguments: argparse.Namespace, variant: Var
         "scripted",
         max_concurrent_runs=max(arguments.concurrency, 1),
         heartbeat_seconds=10.0,
+        # Long polls of 5 s rather than 20: the consumer's stop waits for its last poll to end. The waves
+        # follow each other at once, so no poll in between waits either way (the same calls are counted).
+        receive_wait_seconds=5,
         derive_reply_steps=variant.derive_reply_steps,
     )
     worker_clients = make_aws_clients(settings)

@@ -93,7 +93,7 @@ def finish() -> None:
     total = f"{(time.time() - started) / 60:.1f} min" if started is not None else "unknown (no start line)"
     with REPORT.open("a") as report:
         report.write(f"\n---\n`make bench` total wall time: {total}; load average at the end: {_load()}\n")
-    print(f"wrote {REPORT.relative_to(REPO_ROOT)} (total {total})")
+    print(f"wrote {REPORT} (total {total})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

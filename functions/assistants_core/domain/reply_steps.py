@@ -37,15 +37,12 @@ def plain_reply_step_id(run_id: str) -> str:
     return ids.derived_id(ids.STEP, run_id)
 
 
-def derived_reply_step(run: Run) -> RunStep | None:
-    """The run's plain reply step, when its final write left it to be derived (else None)."""
-    status = _STEP_STATUS.get(run.status)
-    if run.reply_step_at is None or status is None:
-        return None
-    created_at, ended_at = run.reply_step_at
-    failed = status is StepStatus.FAILED
+def message_creation_step(
+    run: Run, step_id: str, message_id: str, created_at: int, status: StepStatus
+) -> RunStep:
+    """A ``message_creation`` step of ``run`` for message ``message_id`` (no end fields set)."""
     return RunStep(
-        id=plain_reply_step_id(run.id),
+        id=step_id,
         owner=run.owner,
         thread_id=run.thread_id,
         run_id=run.id,
@@ -53,15 +50,22 @@ def derived_reply_step(run: Run) -> RunStep | None:
         created_at=created_at,
         type=MESSAGE_CREATION,
         status=status,
-        step_details={
-            "type": MESSAGE_CREATION,
-            MESSAGE_CREATION: {"message_id": ids.derived_id(ids.MESSAGE, run.id)},
-        },
-        completed_at=None if failed else ended_at,
-        failed_at=ended_at if failed else None,
-        last_error=dict(run.last_error) if failed and run.last_error is not None else None,
-        usage=None if failed else run.usage,
+        step_details={"type": MESSAGE_CREATION, MESSAGE_CREATION: {"message_id": message_id}},
     )
+
+
+def derived_reply_step(run: Run) -> RunStep | None:
+    """The run's plain reply step, when its final write left it to be derived (else None)."""
+    status = _STEP_STATUS.get(run.status)
+    if run.reply_step_at is None or status is None:
+        return None
+    created_at, ended_at = run.reply_step_at
+    message_id = ids.derived_id(ids.MESSAGE, run.id)
+    step = message_creation_step(run, plain_reply_step_id(run.id), message_id, created_at, status)
+    if status is StepStatus.FAILED:
+        last_error = dict(run.last_error) if run.last_error is not None else None
+        return replace(step, failed_at=ended_at, last_error=last_error)
+    return replace(step, completed_at=ended_at, usage=run.usage)
 
 
 def fold_reply_step(

@@ -86,17 +86,23 @@ $(BROWSER_DIR)/node_modules/.package-lock.json: $(BROWSER_DIR)/package.json $(BR
 	cd $(BROWSER_DIR) && npm ci --no-audit --no-fund || $(call BROWSER_INSTALL_FAILED,npm ci)
 
 # The benchmarks (not part of `make test`): each prints its tables with ratios measured in the same run, each
-# bounded to a few minutes on a 2-core VM. `make bench WORKER_BENCH_ARGS=--quick` shortens the vLLM one.
+# bounded to a few minutes on a 2-core VM; all of them together write bench/RESULTS.md (commit, date,
+# machine, each bench's output and time), from which the README's tables are copied.
+# `make bench WORKER_BENCH_ARGS=--quick` shortens the vLLM one.
 WORKER_BENCH_ARGS ?=
+BENCH := $(PY) -m bench.results
 
 bench: venv model
-	$(PY) -m bench.api_latency
-	$(PY) -m bench.run_cost
-	$(PY) -m bench.relay_capacity
-	$(PY) -m bench.cold_start
-	$(PY) -m bench.worker_throughput $(WORKER_BENCH_ARGS)
-	$(PY) -m bench.tool_stream_latency
-	$(PY) -m bench.vector_search
+	$(BENCH) start
+	$(BENCH) run bench.api_latency --seconds 8
+	$(BENCH) run bench.run_cost
+	$(BENCH) run bench.relay_capacity
+	$(BENCH) run bench.stream_memory
+	$(BENCH) run bench.cold_start --repeat 3
+	$(BENCH) run bench.worker_throughput $(WORKER_BENCH_ARGS)
+	$(BENCH) run bench.tool_stream_latency
+	$(BENCH) run bench.vector_search
+	$(BENCH) finish
 
 clean:
 	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache

@@ -113,8 +113,9 @@ def _resource_values(resources: LocalResources) -> dict[str, Any]:
     }
 
 
-def api_settings(stack: LocalStack) -> ApiSettings:
-    """What the stack's API process reads from its environment, for an API composed in this process."""
+def api_settings(stack: LocalStack, **overrides: Any) -> ApiSettings:
+    """What the stack's API process reads from its environment, for an API composed in this process
+    (``overrides``: other ``ApiSettings`` values)."""
     values = {
         **_resource_values(stack.resources),
         "api_key_hashes": f"{hash_api_key(stack.api_key)}:{local_env.LOCAL_TENANT}",
@@ -122,6 +123,7 @@ def api_settings(stack: LocalStack) -> ApiSettings:
         # Counted (the write is part of each request's cost) but never refused at benchmark rates.
         "tenant_requests_per_minute": 10**9,
         "tenant_max_active_runs": 10**6,
+        **overrides,
     }
     return ApiSettings.model_validate(values)
 

@@ -16,6 +16,15 @@ finishes each run in one transaction and deletes messages in batches. The API ru
 own clients, the worker on others, so ``infra.aws_call_counter`` counts each side exactly. Not counted: the
 assistant (created once), the sweeper (a fixed 1/minute schedule), the worker's idle long polls before the
 first and after the last run, and GPU time.
+
+Variants, side by side in one run (``VARIANTS``): the production defaults (plain reply step derived from the
+run, ``ASSISTANTS_DERIVE_REPLY_STEPS``; per-tenant quotas on) in full, then one summary row per variant with
+the reply step stored (as before) and/or the quotas off (``ASSISTANTS_TENANT_*`` = 0). With quotas on, the
+tenant's active-run slot item takes one slot per measured run (``tenant_max_active_runs`` = ``--runs``) and
+the next create, at the limit, removes the ended runs' slots (``services/quotas.py``): that reclaim is
+counted, the probe run's own slot (taken and given back) is not. DynamoDB bills an update by the larger of
+the item's sizes before and after, so slot writes are also billed at the slot item's measured size as it
+fills up to the default limit (``slot item`` line).
 """
 
 from __future__ import annotations
@@ -33,8 +42,10 @@ import httpx
 from api.app import create_app
 from api.deps import build_dependencies
 from assistants_core.adapters.aws import make_aws_clients
-from bench.cost_model import FREE, Prices, billed_units, lambda_cost
+from assistants_core.settings import ApiSettings
+from bench.cost_model import FREE, RRU, WRU, Prices, billed_units, lambda_cost
 from bench.local import api_settings, in_process_client, running_api_stack, worker_settings
+from bench.quota_cost import slot_item_bytes, slot_write_extra_wru, take_and_give_back_a_run_slot
 from bench.report import format_table
 from gpu_worker.engines.scripted import ScriptedEngine
 from gpu_worker.reply_events import MIN_FLUSH_SECONDS
@@ -46,6 +57,36 @@ from infra.local_stack import LocalStack
 API_FUNCTION = "ApiFunction"
 
 
+@dataclass(frozen=True)
+class Variant:
+    streamed: bool
+    derive_reply_steps: bool = True
+    quotas: bool = True
+
+    @property
+    def label(self) -> str:
+        return ", ".join(
+            [
+                "streamed" if self.streamed else "not streamed",
+                "reply step derived" if self.derive_reply_steps else "reply step stored",
+                "quotas on" if self.quotas else "quotas off",
+            ]
+        )
+
+
+# The production defaults first (reported in full), then the variants each change is measured against.
+VARIANTS = (
+    Variant(streamed=False),
+    Variant(streamed=True),
+    Variant(streamed=False, quotas=False),
+    Variant(streamed=False, derive_reply_steps=False, quotas=False),
+    Variant(streamed=False, derive_reply_steps=False),
+    Variant(streamed=True, quotas=False),
+)
+NO_QUOTAS = {"tenant_requests_per_minute": 0, "tenant_max_active_runs": 0, "tenant_max_open_streams": 0}
+DEFAULT_ACTIVE_RUN_LIMIT: int = ApiSettings.model_fields["tenant_max_active_runs"].default
+
+
 @dataclass
 class Measured:
     api: CallTally = field(default_factory=CallTally)
@@ -54,6 +95,7 @@ class Measured:
     stream_seconds: float = 0.0  # a streaming response bills its Lambda for the whole stream
     request_seconds: float = 0.0  # one plain request, measured alone (``calibrate``)
     statuses: Counter[str] = field(default_factory=Counter)
+    slot_item_bytes: tuple[int, int] | None = None  # the active-run slot item: (empty, holding --runs slots)
 
 
 def api_memory_mb() -> int:
@@ -115,12 +157,20 @@ async def _one_run(
     measured.statuses[status] += 1
 
 
-async def measure(stack: LocalStack, arguments: argparse.Namespace, *, streamed: bool) -> Measured:
+async def measure(stack: LocalStack, arguments: argparse.Namespace, variant: Variant) -> Measured:
     """``--runs`` runs, ``--concurrency`` clients at a time, on one production-wired worker."""
-    measured = Measured()
-    api = build_dependencies(api_settings(stack))
+    measured, streamed = Measured(), variant.streamed
+    quotas = {"tenant_max_active_runs": arguments.runs} if variant.quotas else NO_QUOTAS
+    api = build_dependencies(api_settings(stack, **quotas))
     settings = worker_settings(
-        stack, "scripted", max_concurrent_runs=max(arguments.concurrency, 1), heartbeat_seconds=10.0
+        stack,
+        "scripted",
+        max_concurrent_runs=max(arguments.concurrency, 1),
+        heartbeat_seconds=10.0,
+        # Long polls of 5 s rather than 20: the consumer's stop waits for its last poll to end. The waves
+        # follow each other at once, so no poll in between waits either way (the same calls are counted).
+        receive_wait_seconds=5,
+        derive_reply_steps=variant.derive_reply_steps,
     )
     worker_clients = make_aws_clients(settings)
     engine = ScriptedEngine(
@@ -161,7 +211,14 @@ async def measure(stack: LocalStack, arguments: argparse.Namespace, *, streamed:
             finally:
                 consumer.stop()
                 await consuming
-        measured.api.add(api_calls)
+            if variant.quotas:
+                measured.slot_item_bytes = (slot_item_bytes(stack, empty=True), slot_item_bytes(stack))
+                take_and_give_back_a_run_slot(api)  # at the limit: the ended runs' slots are removed first
+            with api_counter.counting() as probe_only:
+                if variant.quotas:
+                    take_and_give_back_a_run_slot(api)  # the probe's own two writes, not the runs'
+        # The reclaim counts, the probe's own take and give-back (counted twice, once alone) does not.
+        measured.api.add(api_calls.since(probe_only).since(probe_only))
         measured.worker.add(worker_calls)
         measured.request_seconds = await calibrate(client, f"/assistants/{assistant['id']}")
     return measured
@@ -177,45 +234,67 @@ async def calibrate(client: httpx.AsyncClient, path: str, requests: int = 15) ->
     return sorted(durations)[len(durations) // 2]
 
 
-def report(measured: Measured, arguments: argparse.Namespace, prices: Prices, *, streamed: bool) -> str:
+@dataclass
+class Cost:
+    """One variant's bill per run: the request rows, units and dollars per kind, and the totals."""
+
+    rows: list[list[object]]
+    units: dict[str, float]
+    dollars: dict[str, float]
+    aws_requests: float
+    api_requests: float
+    lambda_dollars: float
+    seconds_per_request: float
+    slot_extra_wru: float = 0.0  # slot writes billed at the slot item's size (quotas on)
+
+    @property
+    def total(self) -> float:
+        return sum(self.dollars.values()) + self.lambda_dollars
+
+
+def cost_of(measured: Measured, arguments: argparse.Namespace, prices: Prices, *, streamed: bool) -> Cost:
     runs = arguments.runs
     rows: list[list[object]] = []
-    totals: Counter[str] = Counter()
+    units: dict[str, float] = {}
     for side, tally in (("API", measured.api), ("worker", measured.worker)):
         for name in sorted(tally.calls):
             kind, amount = billed_units(
                 name, tally.calls[name], tally.items[name], tally.written_kilobytes[name]
             )
             per_run = amount / runs
-            totals[kind] += per_run
+            units[kind] = units.get(kind, 0.0) + per_run
             dollars = per_run * prices.per_unit(kind) * 1_000_000
             rows.append(
                 [side, name, tally.calls[name] / runs, tally.items[name] / runs, per_run, kind, dollars]
             )
-    memory_mb, requests_per_run = api_memory_mb(), measured.api_requests / runs
+    slot_extra = 0.0
+    if measured.slot_item_bytes is not None:
+        slot_extra = slot_write_extra_wru(measured.slot_item_bytes, runs, DEFAULT_ACTIVE_RUN_LIMIT)
+        units[WRU] = units.get(WRU, 0.0) + slot_extra
+    requests_per_run = measured.api_requests / runs
     streams = runs if streamed else 0
     plain_seconds = (measured.api_requests - streams) * measured.request_seconds
     seconds_per_request = (plain_seconds + measured.stream_seconds) / measured.api_requests
-    lambda_dollars = lambda_cost(requests_per_run * 1_000_000, seconds_per_request, memory_mb, prices)
-    rows.append(
-        [
-            "API",
-            "lambda.Invoke",
-            requests_per_run,
-            requests_per_run,
-            requests_per_run,
-            "Lambda",
-            lambda_dollars,
-        ]
-    )
-    summary = [
-        [kind, amount, amount * prices.per_unit(kind) * 1_000_000] for kind, amount in sorted(totals.items())
-    ]
-    summary.append(["Lambda (API) requests + GB-s", requests_per_run, lambda_dollars])
-    total = sum(row[2] for row in summary if isinstance(row[2], float))
-    summary.append(["total", "", total])
+    lambda_dollars = lambda_cost(requests_per_run * 1_000_000, seconds_per_request, api_memory_mb(), prices)
+    rows.append(["API", "lambda.Invoke", requests_per_run, requests_per_run, requests_per_run, "Lambda",
+                 lambda_dollars])  # fmt: skip
+    dollars = {kind: amount * prices.per_unit(kind) * 1_000_000 for kind, amount in units.items()}
     aws_requests = sum(sum(tally.calls.values()) for tally in (measured.api, measured.worker)) / runs
-    summary.append(["AWS requests (DynamoDB + SQS + S3, API + worker)", aws_requests, ""])
+    return Cost(rows, units, dollars, aws_requests, requests_per_run, lambda_dollars, seconds_per_request,
+                slot_extra)  # fmt: skip
+
+
+def report(
+    measured: Measured, cost: Cost, arguments: argparse.Namespace, prices: Prices, *, streamed: bool
+) -> str:
+    runs = arguments.runs
+    memory_mb, requests_per_run = api_memory_mb(), cost.api_requests
+    summary: list[list[object]] = [
+        [kind, amount, cost.dollars[kind]] for kind, amount in sorted(cost.units.items())
+    ]
+    summary.append(["Lambda (API) requests + GB-s", requests_per_run, cost.lambda_dollars])
+    summary.append(["total", "", cost.total])
+    summary.append(["AWS requests (DynamoDB + SQS + S3, API + worker)", cost.aws_requests, ""])
     client = (
         "create thread with 1 message, create run with stream: true read to its end, 1 message list"
         if streamed
@@ -236,35 +315,65 @@ def report(measured: Measured, arguments: argparse.Namespace, prices: Prices, *,
         "DynamoDB: a write = 1 WRU per started KB of each item it carries (sizes measured from the requests; "
         "updates and deletes counted as 1 KB), a read < 4 KB = 1 RRU (a Query page = 1 RRU), transactions 2 "
         "units per item; GSI writes and TTL deletes not counted",
-        f"Lambda: API function {memory_mb} MB (template.yaml), {seconds_per_request * 1000:.1f} ms per "
+        f"Lambda: API function {memory_mb} MB (template.yaml), {cost.seconds_per_request * 1000:.1f} ms per "
         f"request on average (a plain request measured alone: {measured.request_seconds * 1000:.1f} ms, the "
         "app in-process against moto on loopback; a stream bills its whole duration); x86 GB-s price "
         "(arm64 is 20% lower)",
         f"prices: {prices.describe()}",
     ]
+    if measured.slot_item_bytes is not None:
+        empty, full = measured.slot_item_bytes
+        assumptions.append(
+            f"quotas on: 1 request-counter UpdateItem per request, an active-run slot taken per create and "
+            f"removed once the tenant reaches its limit (one GetItem of its run, one UpdateItem); slot item: "
+            f"{empty} B + {(full - empty) / runs:.0f} B per slot, so at the default limit of "
+            f"{DEFAULT_ACTIVE_RUN_LIMIT} active runs a slot write bills "
+            f"{cost.slot_extra_wru / 2 + 1:.2f} WRU on average, not 1: "
+            f"+{cost.slot_extra_wru:.2f} WRU per run (in the WRU line)"
+        )
     headers = ["side", "request", "calls/run", "items/run", "units/run", "billed as", "$ per 1M runs"]
     return "\n".join(
         [
             "Control-plane cost per completed run",
             *(f"- {line}" for line in assumptions),
             "",
-            format_table(headers, [row for row in rows if row[5] != FREE or row[2]]),
+            format_table(headers, [row for row in cost.rows if row[5] != FREE or row[2]]),
             "",
             format_table(["billed as", "units/run", "$ per 1M runs"], summary),
         ]
     )
 
 
+def comparison(costs: list[tuple[Variant, Cost]]) -> str:
+    """One row per variant, side by side."""
+    headers = ["run", "AWS requests/run", "WRU/run", "RRU/run", "$ per 1M runs without Lambda",
+               "Lambda $", "total $ per 1M runs"]  # fmt: skip
+    rows = [
+        [
+            variant.label,
+            cost.aws_requests,
+            cost.units.get(WRU, 0.0),
+            cost.units.get(RRU, 0.0),
+            sum(cost.dollars.values()),
+            cost.lambda_dollars,
+            cost.total,
+        ]
+        for variant, cost in costs
+    ]
+    return "Per-run cost, each change side by side (same run, same machine)\n" + format_table(headers, rows)
+
+
 async def bench(arguments: argparse.Namespace) -> str:
-    sections = []
+    sections, costs = [], []
     with running_api_stack() as stack:
-        for streamed in (False, True):
-            measured = await measure(stack, arguments, streamed=streamed)
-            title = (
-                "STREAMED (stream: true, read to the end)" if streamed else "NOT STREAMED (created, polled)"
-            )
-            sections.append(f"## {title}\n" + report(measured, arguments, Prices(), streamed=streamed))
-    return "\n\n".join(sections)
+        for variant in arguments.variants:
+            measured = await measure(stack, arguments, variant)
+            cost = cost_of(measured, arguments, Prices(), streamed=variant.streamed)
+            costs.append((variant, cost))
+            if variant in VARIANTS[:2]:  # the production defaults, in full
+                text = report(measured, cost, arguments, Prices(), streamed=variant.streamed)
+                sections.append(f"## {variant.label.upper()}\n{text}")
+    return "\n\n".join([*sections, comparison(costs)])
 
 
 def main() -> None:
@@ -278,7 +387,12 @@ def main() -> None:
     parser.add_argument(
         "--tokens-per-second", type=float, default=50.0, help="generation speed per run (default 50)"
     )
-    print(asyncio.run(bench(parser.parse_args())))
+    parser.add_argument(
+        "--only-defaults", action="store_true", help="measure the production defaults only (no variants)"
+    )
+    arguments = parser.parse_args()
+    arguments.variants = VARIANTS[:2] if arguments.only_defaults else VARIANTS
+    print(asyncio.run(bench(arguments)))
 
 
 if __name__ == "__main__":

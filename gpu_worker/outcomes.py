@@ -11,13 +11,14 @@ from typing import Any
 
 from assistants_core.domain import ids
 from assistants_core.domain.models import Message, Run, RunStep, Usage
+from assistants_core.domain.reply_steps import MESSAGE_CREATION, message_creation_step
 from assistants_core.domain.status import RunStatus, StepStatus
 
 ENGINE_FAILURE_ERROR = {
     "code": "server_error",
     "message": "The server had an error while processing the run.",
 }
-MESSAGE_CREATION_STEP = "message_creation"
+MESSAGE_CREATION_STEP = MESSAGE_CREATION
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,17 +76,7 @@ def in_progress_reply(run: Run, now: float, turn: int = 0) -> tuple[RunStep, Mes
         run_id=run.id,
         status="in_progress",
     )
-    step = RunStep(
-        id=reply_step_id(run, turn),
-        owner=run.owner,
-        thread_id=run.thread_id,
-        run_id=run.id,
-        assistant_id=run.assistant_id,
-        created_at=timestamp,
-        type=MESSAGE_CREATION_STEP,
-        status=StepStatus.IN_PROGRESS,
-        step_details={"type": MESSAGE_CREATION_STEP, "message_creation": {"message_id": message.id}},
-    )
+    step = message_creation_step(run, reply_step_id(run, turn), message.id, timestamp, StepStatus.IN_PROGRESS)
     return step, message
 
 

@@ -54,7 +54,7 @@ def build_consumer(
         settings.inline_body_limit_bytes,
     )
     events = DynamoRunEventLog(table)
-    runs = DynamoRunRepository(table)
+    runs = DynamoRunRepository(table, derive_reply_steps=settings.derive_reply_steps)
     return RunConsumer(
         SqsRunQueue(clients.sqs, settings.run_queue_url),
         with_run_events(runs, events),

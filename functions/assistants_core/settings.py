@@ -88,6 +88,9 @@ class WorkerSettings(AwsSettings):
     heartbeat_seconds: float = 10.0
     cancel_poll_seconds: float = 0.5
     delta_writes_per_second: float = Field(default=100.0, gt=0)
+    # The final write leaves out a plain reply's message_creation step; reads derive it from the run
+    # (domain/reply_steps.py). False writes the step item (bench.run_cost measures both).
+    derive_reply_steps: bool = True
     receive_wait_seconds: int = 20
     idle_exit_seconds: float | None = None
     # Completion cap when the run sets none; unset: the context left after the prompt (as OpenAI).

@@ -114,6 +114,9 @@ class Run:
     # Set once someone streams the run (``stream: true`` at create, or a reader attached to its events): the
     # event log's last sequence number then. Only such runs have an event log (not part of the OpenAI object).
     stream_log_seq: int | None = None
+    # [created_at, ended_at] of the plain reply's message_creation step when it is derived from the run
+    # rather than stored (``domain.reply_steps``; not part of the OpenAI object).
+    reply_step_at: list[int] | None = None
 
     @property
     def streamed(self) -> bool:

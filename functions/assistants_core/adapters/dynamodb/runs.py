@@ -54,6 +54,12 @@ from assistants_core.domain.errors import (
     ThreadBusyError,
 )
 from assistants_core.domain.models import Message, Page, PageRequest, Run, RunStep, Thread
+from assistants_core.domain.reply_steps import (
+    derived_reply_step,
+    fold_reply_step,
+    plain_reply_step_id,
+    with_derived_step,
+)
 from assistants_core.domain.status import RunStatus, sources_for
 
 _WORKER_STATUSES = frozenset({RunStatus.IN_PROGRESS, RunStatus.CANCELLING})
@@ -103,8 +109,11 @@ def _updated_run(run: Run, target: RunStatus, fields: Mapping[str, Any]) -> Run:
 
 
 class DynamoRunRepository:
-    def __init__(self, table: DynamoTable) -> None:
+    def __init__(self, table: DynamoTable, *, derive_reply_steps: bool = True) -> None:
+        """``derive_reply_steps``: a final write leaves out the plain reply step when reads derive it
+        exactly (``domain.reply_steps``); reads derive it whenever a run says so, whatever this is."""
         self._table = table
+        self._derive_reply_steps = derive_reply_steps
 
     # -- creation and reads ---------------------------------------------------------------------------------
     def create_run(
@@ -297,6 +306,8 @@ class DynamoRunRepository:
         sources = sources_for(target) & _WORKER_STATUSES
         if not sources:
             raise InvalidRunStateError(f"Cannot {_VERBS[target]} run with status '{run.status}'.")
+        if self._derive_reply_steps:
+            fields, steps = fold_reply_step(run, target, fields, steps)
         expression = _run_update(run, target, fields)
         condition = (
             f"{_status_in(expression, sources)}"
@@ -347,17 +358,23 @@ class DynamoRunRepository:
 
     # -- steps and the active-run index ---------------------------------------------------------------------
     def list_steps(self, owner: str, thread_id: str, run_id: str, page: PageRequest) -> Page[RunStep]:
-        self.get_run(owner, thread_id, run_id)  # 404 unless the run is this owner's
+        run = self.get_run(owner, thread_id, run_id)  # 404 unless the run is this owner's
         items, has_more = self._table.list_page(
             partition=("PK", thread_pk(thread_id)),
             sort_attribute="SK",
             prefix=steps_prefix(run_id),
             page=page,
         )
-        return Page(data=[step_from_item(item) for item in items], has_more=has_more)
+        stored = Page(data=[step_from_item(item) for item in items], has_more=has_more)
+        return with_derived_step(stored, derived_reply_step(run), page)
 
     def get_step(self, owner: str, thread_id: str, run_id: str, step_id: str) -> RunStep:
         item: Item | None = self._table.get(thread_pk(thread_id), steps_prefix(run_id) + step_id)
+        if item is None and step_id == plain_reply_step_id(run_id):
+            run = self.find_run(thread_id, run_id)  # read only when no such step is stored
+            derived = derived_reply_step(run) if run is not None and run.owner == owner else None
+            if derived is not None:
+                return derived
         if item is None or item.get("owner") != owner:
             raise NotFoundError("run step", step_id)
         return step_from_item(item)

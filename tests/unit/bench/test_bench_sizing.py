@@ -1,0 +1,37 @@
+"""Pure sizing helpers of bench.run_cost (quota slot item billing) and bench.stream_memory."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from bench.quota_cost import slot_write_extra_wru
+from bench.stream_memory import Level, recommended_memory_mb, sample
+
+
+def test_slot_writes_bill_the_slot_items_size_as_it_fills() -> None:
+    # 28 B + 100 B per slot: up to 9 slots fit in 1 KB, the 10th write is the first over it (2 WRU).
+    assert slot_write_extra_wru((28, 28 + 100 * 24), 24, limit=9) == 0.0
+    assert slot_write_extra_wru((28, 28 + 100 * 24), 24, limit=10) == pytest.approx(2 * 1 / 10)
+    # a take and a removal per run, each averaging (0*10 + 1*10 + 2*10) / 30 extra units over 30 slots
+    assert slot_write_extra_wru((0, 1024 * 3), 30, limit=30) == pytest.approx(
+        2 * (10 * 0 + 10 * 1 + 10 * 2) / 30
+    )
+
+
+def test_stream_memory_is_the_larger_of_memory_and_cpu_needs() -> None:
+    by_memory = Level(streams=1, cpu_ms_per_run=100, stream_seconds=5, cpu_busy=0.02, peak_rss_mb=274)
+    assert recommended_memory_mb(by_memory) == (384, 375, 142)
+    by_cpu = Level(streams=1, cpu_ms_per_run=100, stream_seconds=1, cpu_busy=0.1, peak_rss_mb=100)
+    assert recommended_memory_mb(by_cpu) == (768, 157, 708)
+    tiny = Level(streams=1, cpu_ms_per_run=1, stream_seconds=1, cpu_busy=0.0, peak_rss_mb=10)
+    assert recommended_memory_mb(tiny)[0] == 128  # Lambda's minimum
+
+
+def test_process_sample_reads_this_process() -> None:
+    first = sample(os.getpid())
+    sum(range(2_000_000))  # some CPU
+    second = sample(os.getpid())
+    assert second.cpu_seconds >= first.cpu_seconds
+    assert 0 < first.rss_mb <= first.peak_rss_mb

@@ -132,6 +132,7 @@ def build_dependencies(
         run_repo,
         clock,
         requests_per_minute=settings.tenant_requests_per_minute,
+        request_block=settings.tenant_request_block,
         max_active_runs=settings.tenant_max_active_runs,
         max_open_streams=settings.tenant_max_open_streams,
         stream_lease_seconds=settings.stream_max_seconds,

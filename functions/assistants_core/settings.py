@@ -66,6 +66,8 @@ class ApiSettings(AwsSettings):
     # over one, a 429 with Retry-After. 0 turns one off.
     tenant_requests_per_minute: int = Field(default=1200, ge=0)
     tenant_max_active_runs: int = Field(default=50, ge=0)
+    # Requests an API instance counts in one write (a block of the window's quota; at most limit / 20).
+    tenant_request_block: int = Field(default=10, ge=1)
     tenant_max_open_streams: int = Field(default=20, ge=0)
     # SQS queue of vector-store file ingestion (parse, chunk, embed, index). Unset: files added to a vector
     # store fail at once with a server_error (nothing can ingest them).

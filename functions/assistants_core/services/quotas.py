@@ -1,6 +1,10 @@
 """Per-tenant quotas, counted in the table so that they hold across every API instance (Lambda scales out):
 
-- requests per minute (a fixed window: one conditional write per request);
+- requests per minute (a fixed window). An instance takes a block of the window's requests in one
+  conditional write and admits that many without writing again (``request_block``, at most a twentieth of
+  the limit); near the limit it takes single requests. The table's counter never passes the limit; requests
+  an instance took but did not use by the window's end are lost to the tenant (at most ``block - 1`` per
+  instance and window);
 - active runs (a leased slot per run, taken before the run is written: one conditional write per create);
 - open event streams (a leased slot per stream, taken before the stream starts and given back when it ends:
   two writes per stream).
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import threading
 import time
 from collections.abc import Callable
 
@@ -51,6 +56,7 @@ class TenantQuotas:
         max_active_runs: int,
         max_open_streams: int,
         stream_lease_seconds: float,
+        request_block: int = 1,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
@@ -65,6 +71,10 @@ class TenantQuotas:
         # Per tenant, the window this instance saw used up: the rest of it is refused without a write (a
         # flood over the quota costs the table nothing more).
         self._exhausted_window: dict[str, int] = {}
+        # Per tenant, the window and how many requests of the block this instance took are still unused.
+        self._request_block = max(1, min(request_block, requests_per_minute // 20))
+        self._unused_requests: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
 
     # -- request rate ---------------------------------------------------------------------------------------
     def admit_request(self, tenant: str) -> None:
@@ -73,11 +83,17 @@ class TenantQuotas:
             return
         now = self._clock.now()
         window = int(now // REQUEST_WINDOW_SECONDS) * REQUEST_WINDOW_SECONDS
-        expires_at = window + REQUEST_WINDOW_SECONDS + REQUEST_COUNTER_TTL_SECONDS
-        if self._exhausted_window.get(tenant) != window and self._store.count_request(
-            tenant, window, limit=self._requests_per_minute, expires_at=expires_at
-        ):
+        if self._take_unused_request(tenant, window):
             return
+        expires_at = window + REQUEST_WINDOW_SECONDS + REQUEST_COUNTER_TTL_SECONDS
+        if self._exhausted_window.get(tenant) != window:
+            for amount in dict.fromkeys((self._request_block, 1)):  # a block; near the limit, one
+                if self._store.count_request(
+                    tenant, window, limit=self._requests_per_minute, expires_at=expires_at, amount=amount
+                ):
+                    with self._lock:
+                        self._unused_requests[tenant] = (window, amount - 1)
+                    return
         self._exhausted_window[tenant] = window
         retry_after = max(1, math.ceil(window + REQUEST_WINDOW_SECONDS - now))
         raise QuotaExceededError(
@@ -85,6 +101,14 @@ class TenantQuotas:
             f"{self._requests_per_minute}, Requested 1. Please try again in {retry_after}s.",
             retry_after_seconds=retry_after,
         )
+
+    def _take_unused_request(self, tenant: str, window: int) -> bool:
+        with self._lock:
+            held_window, unused = self._unused_requests.get(tenant, (window, 0))
+            if held_window != window or unused <= 0:
+                return False
+            self._unused_requests[tenant] = (window, unused - 1)
+            return True
 
     # -- active runs (services/runs.py calls these around the run's write) ----------------------------------
     def admit_run(self, run: Run) -> None:

@@ -5,6 +5,7 @@ freed when their lease expired (a Lambda that died mid-stream)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -76,6 +77,43 @@ def test_requests_per_minute_in_a_fixed_window(
     assert window["ttl"] > START + 60  # DynamoDB's TTL removes old windows
     clock.current = START + 40.5  # the next window
     limiter.admit_request("acme")
+
+
+def test_instances_take_blocks_of_requests_and_never_pass_the_limit_together(
+    dynamo_table: DynamoTable, run_repo: DynamoRunRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: a request costs a write only once per block (limit 100 -> blocks of 5). Two instances
+    taking blocks of one tenant's window admit exactly the limit between them (near the limit they take
+    single requests), and the table's counter never passes it."""
+    clock = FixedClock(START)
+    first, second = (
+        quotas(dynamo_table, run_repo, clock, requests_per_minute=100, request_block=10) for _ in range(2)
+    )
+    writes: list[int] = []
+    count_request = DynamoTenantQuotaStore.count_request
+
+    def counted(self: DynamoTenantQuotaStore, *args: Any, **kwargs: Any) -> bool:
+        writes.append(kwargs["amount"])
+        return count_request(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoTenantQuotaStore, "count_request", counted)
+    for _ in range(12):
+        first.admit_request("acme")
+    assert writes == [5, 5, 5]  # 12 requests, three writes of a block of 5
+    admitted, refused = 12, set()
+    for turn in range(400):
+        instance = (first, second)[turn % 2]
+        try:
+            instance.admit_request("acme")
+            admitted += 1
+        except QuotaExceededError:
+            refused.add(id(instance))
+        if len(refused) == 2:
+            break
+    window = dynamo_table.get(tenant_pk("acme"), requests_sk(1_750_000_020))
+    assert window is not None and window["n"] == 100
+    assert admitted == 100  # every request either instance took was used
+    assert len(writes) < 40 and 1 in writes  # blocks, then single requests near the limit
 
 
 def test_a_limit_of_zero_turns_a_quota_off(dynamo_table: DynamoTable, run_repo: DynamoRunRepository) -> None:

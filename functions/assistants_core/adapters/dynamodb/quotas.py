@@ -1,8 +1,8 @@
 """Per-tenant quota counters in the table (``ports.TenantQuotaStore``), shared by every API instance.
 
 - Request rate: one item per tenant and fixed window, ``TENANT#<tenant>`` / ``QUOTA#REQUESTS#<window start>``,
-  ``n`` counted by a conditional ``UpdateItem`` (``n < limit``), deleted by DynamoDB's TTL after the window.
-  One write per request, nothing else.
+  ``n`` counted by a conditional ``UpdateItem`` (``n + amount <= limit``), deleted by DynamoDB's TTL after
+  the window. One write per block of requests an API instance takes at once (``services/quotas.py``).
 - Leased slots (open streams, active runs): one item per tenant and kind, ``TENANT#<tenant>`` /
   ``QUOTA#<kind>``, with a counter ``n`` and one top-level attribute ``slot_<id>`` per holder (its lease's
   expiry and a note, e.g. the run's thread). Taking a slot is one conditional ``UpdateItem`` (``n < limit``
@@ -37,14 +37,18 @@ class DynamoTenantQuotaStore:
     def __init__(self, table: DynamoTable) -> None:
         self._table = table
 
-    def count_request(self, tenant: str, window_start: int, *, limit: int, expires_at: int) -> bool:
+    def count_request(
+        self, tenant: str, window_start: int, *, limit: int, expires_at: int, amount: int = 1
+    ) -> bool:
+        if amount > limit:
+            return False
         expression = Expression()
         count = expression.name(_COUNT)
         expression.set_clause(
-            f"{count} = if_not_exists({count}, {expression.value(0)}) + {expression.value(1)}"
+            f"{count} = if_not_exists({count}, {expression.value(0)}) + {expression.value(amount)}"
         )
         expression.set("ttl", expires_at)
-        condition = f"attribute_not_exists({count}) OR {count} < {expression.value(limit)}"
+        condition = f"attribute_not_exists({count}) OR {count} <= {expression.value(limit - amount)}"
         try:
             self._table.update(tenant_pk(tenant), requests_sk(window_start), expression, condition)
         except ConditionFailedError:

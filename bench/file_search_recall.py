@@ -1,0 +1,320 @@
+"""Retrieval quality of vector-store search: recall@1, recall@5 and MRR on a labelled question set.
+
+``python -m bench.file_search_recall [--vllm] [--chunkings 800/400 300/100]``
+
+The set (``bench/data/file_search/``): seven documents of different kinds (md, txt, html, docx, pdf) and
+``questions.json``, where each question names its document and a passage of that document that answers it.
+A search result counts as relevant when it comes from that document and its text holds the whole passage
+(whitespace ignored), so labels do not depend on chunk indexes and stay valid at any chunk size whose overlap
+is longer than the passages (the bench stops if a question has no chunk holding its passage).
+
+Everything runs the production path against moto in this process: the files are uploaded with
+``FileService``, added to a vector store per chunking strategy, and ingested by ``IngestionConsumer`` (the
+worker's parser, tokenizer-based static chunker and index object in S3); questions go through
+``VectorStoreSearchService`` with the API's query embedder (all-MiniLM-L6-v2 in numpy):
+- hybrid: the default ranker (``0.7 * cosine + 0.3 * BM25 / best BM25``);
+- vector only: ``ranking_options.ranker = "none"``;
+- keyword only: the same hybrid ranker with a query embedder that returns the zero vector, so the cosine
+  part is 0 for every chunk and the order is the production BM25 part alone.
+
+Chunks are embedded as the worker's ``VllmEmbedder`` does (the mean of 248-token windows), with the numpy
+forward pass of the same weights by default; ``--vllm`` embeds them with vLLM's CPU pooling runner, as the
+ingestion worker really runs (``make engine``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from moto import mock_aws
+
+from assistants_core.adapters.minilm_numpy import NumpyMiniLm
+from assistants_core.adapters.sqs_ingestion import SqsIngestionQueue
+from assistants_core.domain.vector_stores import FileStatus
+from assistants_core.file_ports import Embedder
+from assistants_core.schemas.vector_stores import (
+    CreateVectorStoreRequest,
+    RankingOptions,
+    VectorStoreSearchRequest,
+)
+from assistants_core.services.clock import SystemClock
+from assistants_core.services.vector_store_search import VectorStoreSearchService
+from bench.report import format_table
+from bench.vector_search import OWNER, Bench, make_bench
+from gpu_worker.ingestion.chunking import TokenCounter
+from gpu_worker.ingestion.consumer import IngestionConfig, IngestionConsumer
+from gpu_worker.ingestion.embedders import MINILM_WINDOW_TOKENS, bundled_minilm_path, embed_in_windows
+from infra import moto_dynamodb
+
+DATA = Path(__file__).parent / "data" / "file_search"
+DEPTH = 20  # results asked for per question; MRR counts a first relevant hit below this as 0
+CONTENT_TYPES = {
+    "md": "text/markdown",
+    "txt": "text/plain",
+    "html": "text/html",
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledQuestion:
+    question: str
+    document: str
+    answer: str
+    style: str  # keyword | paraphrase
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    recall_at_1: float
+    recall_at_5: float
+    mrr: float
+
+
+def normalize_space(text: str) -> str:
+    return " ".join(text.split())
+
+
+def load_questions(folder: Path = DATA) -> list[LabelledQuestion]:
+    return [LabelledQuestion(**item) for item in json.loads((folder / "questions.json").read_text())]
+
+
+def is_relevant(filename: str, text: str, question: LabelledQuestion) -> bool:
+    return filename == question.document and normalize_space(question.answer) in normalize_space(text)
+
+
+def first_relevant_rank(hits: Sequence[tuple[str, str]], question: LabelledQuestion) -> int | None:
+    """1-based rank of the first (filename, chunk text) hit that holds the question's answer, or None."""
+    for rank, (filename, text) in enumerate(hits, 1):
+        if is_relevant(filename, text, question):
+            return rank
+    return None
+
+
+def score(ranks: Sequence[int | None]) -> Scores:
+    """recall@1, recall@5 (share of questions with a relevant hit in the top 1 / 5) and MRR."""
+    if not ranks:
+        raise ValueError("no questions to score")
+    found = [rank for rank in ranks if rank is not None]
+    return Scores(
+        recall_at_1=sum(rank <= 1 for rank in found) / len(ranks),
+        recall_at_5=sum(rank <= 5 for rank in found) / len(ranks),
+        mrr=sum(1.0 / rank for rank in found) / len(ranks),
+    )
+
+
+class WindowedNumpyMiniLm:
+    """The ingestion worker's embedding of a chunk (mean of its 248-token windows, as ``VllmEmbedder``)
+    with the numpy forward pass of the same all-MiniLM-L6-v2 weights instead of vLLM."""
+
+    def __init__(self, model: NumpyMiniLm, counter: TokenCounter) -> None:
+        self._model = model
+        self._counter = counter
+
+    @property
+    def name(self) -> str:
+        return self._model.name
+
+    @property
+    def dimensions(self) -> int:
+        return self._model.dimensions
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return embed_in_windows(texts, self._counter, MINILM_WINDOW_TOKENS, self._model.embed)
+
+
+class ZeroQueryEmbedder:
+    """Keyword-only ranking through the production hybrid ranker: every chunk's cosine part becomes 0."""
+
+    name = "zero"
+    dimensions = 384
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return [[0.0] * self.dimensions for _ in texts]
+
+
+def ingest_store(
+    bench: Bench, file_ids: list[str], size: int, overlap: int, embedder: Embedder
+) -> tuple[str, dict[str, list[str]]]:
+    """A vector store of ``file_ids`` chunked at ``size``/``overlap`` tokens, ingested by the worker's
+    consumer; returns its id and each document's chunks as the index holds them."""
+    chunking = {"type": "static", "static": {"max_chunk_size_tokens": size, "chunk_overlap_tokens": overlap}}
+    store = bench.stores.create(
+        OWNER,
+        CreateVectorStoreRequest.model_validate(
+            {"name": f"recall-{size}-{overlap}", "file_ids": file_ids, "chunking_strategy": chunking}
+        ),
+    )
+    consumer = IngestionConsumer(
+        SqsIngestionQueue(bench.clients.sqs, bench.resources.ingestion_queue_url),
+        bench.repository,
+        files=bench.files,
+        objects=bench.objects,
+        index=bench.index,
+        embedder=embedder,
+        counter=bench.counter,
+        clock=SystemClock(),
+        config=IngestionConfig(receive_wait_seconds=0),
+    )
+    while consumer.run_once():
+        pass
+    chunks: dict[str, list[str]] = {}
+    for file_id in file_ids:
+        file = bench.repository.find_file(store.id, file_id)
+        if file is None or file.status != FileStatus.COMPLETED:
+            raise RuntimeError(f"{file_id} was not ingested: {file}")
+        indexed = bench.index.read_file_chunks(store.id, file_id)
+        assert indexed is not None
+        chunks[file.filename] = indexed.chunks
+    return store.id, chunks
+
+
+def check_answerable(questions: Sequence[LabelledQuestion], chunks: dict[str, list[str]]) -> None:
+    """Every question has at least one chunk that holds its whole passage (else the labels cannot score)."""
+    missing = [
+        question.question
+        for question in questions
+        if not any(is_relevant(question.document, text, question) for text in chunks[question.document])
+    ]
+    if missing:
+        raise RuntimeError(f"no chunk holds the answer passage of: {missing} (overlap too small?)")
+
+
+def ranks_of(
+    search: VectorStoreSearchService,
+    store_id: str,
+    questions: Sequence[LabelledQuestion],
+    ranker: RankingOptions,
+) -> list[int | None]:
+    ranks = []
+    for question in questions:
+        results = search.search(
+            OWNER,
+            store_id,
+            VectorStoreSearchRequest(query=question.question, max_num_results=DEPTH, ranking_options=ranker),
+        )
+        hits = [(item.filename, item.content[0].text) for item in results.data]
+        ranks.append(first_relevant_rank(hits, question))
+    return ranks
+
+
+def measure(bench: Bench, chunk_embedder: Embedder, chunkings: list[tuple[int, int]]) -> list[list[object]]:
+    questions = load_questions()
+    documents = sorted({question.document for question in questions})
+    file_ids = [
+        bench.file_service.create(
+            OWNER,
+            filename=name,
+            purpose="assistants",
+            data=(DATA / name).read_bytes(),
+            content_type=CONTENT_TYPES[name.rsplit(".", 1)[1]],
+        ).id
+        for name in documents
+    ]
+    query_embedder = NumpyMiniLm(bundled_minilm_path())
+    clock = SystemClock()
+    semantic = VectorStoreSearchService(bench.repository, bench.index, query_embedder, clock)
+    keyword = VectorStoreSearchService(bench.repository, bench.index, ZeroQueryEmbedder(), clock)
+    modes = [
+        ("hybrid", semantic, RankingOptions(ranker="auto")),
+        ("vector only", semantic, RankingOptions(ranker="none")),
+        ("keyword only (BM25)", keyword, RankingOptions(ranker="auto")),
+    ]
+    rows: list[list[object]] = []
+    for size, overlap in chunkings:
+        store_id, chunks = ingest_store(bench, file_ids, size, overlap, chunk_embedder)
+        check_answerable(questions, chunks)
+        total = sum(len(texts) for texts in chunks.values())
+        for mode, search, ranker in modes:
+            ranks = ranks_of(search, store_id, questions, ranker)
+            overall = score(ranks)
+            by_style = {
+                style: score([rank for rank, q in zip(ranks, questions, strict=True) if q.style == style])
+                for style in ("keyword", "paraphrase")
+            }
+            rows.append(
+                [
+                    f"{size}/{overlap}",
+                    total,
+                    mode,
+                    overall.recall_at_1,
+                    overall.recall_at_5,
+                    overall.mrr,
+                    by_style["keyword"].recall_at_5,
+                    by_style["paraphrase"].recall_at_5,
+                ]
+            )
+    return rows
+
+
+def parse_chunking(value: str) -> tuple[int, int]:
+    size, overlap = value.split("/")
+    return int(size), int(overlap)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--vllm", action="store_true", help="embed chunks with vLLM, as the worker does")
+    parser.add_argument("--chunkings", type=parse_chunking, nargs="+", default=[(800, 400), (300, 100)])
+    arguments = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        os.environ.setdefault(name, value)
+    moto_dynamodb.install()
+    with mock_aws():
+        bench = make_bench("recall")
+        chunk_embedder: Embedder
+        if arguments.vllm:
+            from gpu_worker.cpu_defaults import apply_cpu_defaults
+            from gpu_worker.ingestion.embedders import VllmEmbedder
+
+            apply_cpu_defaults()
+            chunk_embedder = VllmEmbedder.load(bundled_minilm_path())
+            how = "all-MiniLM-L6-v2 on vLLM's CPU pooling runner, mean of 248-token windows (as the worker)"
+        else:
+            chunk_embedder = WindowedNumpyMiniLm(NumpyMiniLm(bundled_minilm_path()), bench.counter)
+            how = (
+                "all-MiniLM-L6-v2 in numpy, mean of 248-token windows (the worker runs the same weights on "
+                "vLLM: cosine > 0.999, tests/worker/test_vllm_embedder.py; --vllm to use it)"
+            )
+        rows = measure(bench, chunk_embedder, arguments.chunkings)
+    questions = load_questions()
+    keyword = sum(question.style == "keyword" for question in questions)
+    print(
+        f"File search retrieval quality: {len(questions)} labelled questions ({keyword} keyword-style, "
+        f"{len(questions) - keyword} paraphrased) over {len({q.document for q in questions})} documents "
+        "(md, txt, html, docx, pdf)."
+    )
+    print(f"Chunks embedded with {how}; queries with the API's numpy all-MiniLM-L6-v2.")
+    print(f"MRR over the top {DEPTH}; keyword only = the production hybrid ranker with a zero query vector.")
+    print(
+        format_table(
+            [
+                "chunking",
+                "chunks",
+                "ranking",
+                "recall@1",
+                "recall@5",
+                f"MRR@{DEPTH}",
+                "recall@5 keyword qs",
+                "recall@5 paraphrased qs",
+            ],
+            rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

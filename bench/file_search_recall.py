@@ -35,7 +35,11 @@ from moto import mock_aws
 
 from assistants_core.adapters.minilm_numpy import NumpyMiniLm
 from assistants_core.adapters.sqs_ingestion import SqsIngestionQueue
-from assistants_core.domain.vector_stores import FileStatus
+from assistants_core.domain.vector_stores import (
+    DEFAULT_CHUNK_OVERLAP_TOKENS,
+    DEFAULT_MAX_CHUNK_SIZE_TOKENS,
+    FileStatus,
+)
 from assistants_core.file_ports import Embedder
 from assistants_core.schemas.vector_stores import (
     CreateVectorStoreRequest,
@@ -52,6 +56,8 @@ from gpu_worker.ingestion.embedders import MINILM_WINDOW_TOKENS, bundled_minilm_
 from infra import moto_dynamodb
 
 DATA = Path(__file__).parent / "data" / "file_search"
+# The production default (800/400) and a finer one, to show what chunking does to retrieval.
+DEFAULT_CHUNKINGS = [(DEFAULT_MAX_CHUNK_SIZE_TOKENS, DEFAULT_CHUNK_OVERLAP_TOKENS), (300, 100)]
 DEPTH = 20  # results asked for per question; MRR counts a first relevant hit below this as 0
 CONTENT_TYPES = {
     "md": "text/markdown",
@@ -263,7 +269,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--vllm", action="store_true", help="embed chunks with vLLM, as the worker does")
-    parser.add_argument("--chunkings", type=parse_chunking, nargs="+", default=[(800, 400), (300, 100)])
+    parser.add_argument("--chunkings", type=parse_chunking, nargs="+", default=DEFAULT_CHUNKINGS)
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     for name, value in {

@@ -1,0 +1,92 @@
+"""The recall bench's scoring and its labelled set: ranks and metrics on hand-made cases, keyword-only
+ranking through the production ranker, and a question set whose every answer passage is in its document and
+inside a whole chunk at both chunkings the bench measures (no model quality numbers are asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistants_core.domain.chunks import IndexedFile, pack_vectors
+from assistants_core.domain.vector_stores import ChunkingStrategy
+from assistants_core.services.hybrid_search import LoadedFile, rank
+from bench.file_search_recall import (
+    DATA,
+    DEFAULT_CHUNKINGS,
+    LabelledQuestion,
+    ZeroQueryEmbedder,
+    check_answerable,
+    first_relevant_rank,
+    load_questions,
+    score,
+)
+from gpu_worker.ingestion.chunking import TokenCounter, chunk_text
+from gpu_worker.ingestion.embedders import bundled_minilm_path
+from gpu_worker.ingestion.parsers import extract_text
+
+QUESTION = LabelledQuestion(
+    question="How long is the warranty?",
+    document="manual.pdf",
+    answer="covers parts for 24 months",
+    style="keyword",
+)
+
+
+def test_score_counts_recall_at_1_and_5_and_mean_reciprocal_rank() -> None:
+    scores = score([1, 3, None, 6])
+    assert scores.recall_at_1 == 0.25
+    assert scores.recall_at_5 == 0.5
+    assert scores.mrr == pytest.approx((1 + 1 / 3 + 1 / 6) / 4)
+    with pytest.raises(ValueError):
+        score([])
+
+
+def test_first_relevant_hit_needs_the_document_and_the_whole_passage_whitespace_ignored() -> None:
+    hits = [
+        ("other.md", "The warranty covers parts for 24 months."),  # right text, wrong document
+        ("manual.pdf", "The warranty covers parts"),  # right document, passage cut off
+        ("manual.pdf", "The warranty\ncovers  parts for\n24 months from installation."),
+    ]
+    assert first_relevant_rank(hits, QUESTION) == 3
+    assert first_relevant_rank(hits[:2], QUESTION) is None
+
+
+def test_check_answerable_names_questions_without_a_chunk_holding_their_passage() -> None:
+    check_answerable([QUESTION], {"manual.pdf": ["x", "It covers parts for 24 months."]})
+    with pytest.raises(RuntimeError, match="How long is the warranty"):
+        check_answerable([QUESTION], {"manual.pdf": ["It covers parts", "for 24 months."]})
+
+
+def test_zero_query_vector_leaves_the_bm25_part_of_the_hybrid_ranker() -> None:
+    chunks = [
+        "descale with citric acid",
+        "replace the gasket",
+        "descale descale the boiler",
+        "unrelated text",
+    ]
+    indexed = IndexedFile(
+        model="m", dimensions=384, text="", chunks=chunks, vectors=pack_vectors([[1.0] + [0.0] * 383] * 4)
+    )
+    loaded = LoadedFile.of("file-1", indexed)
+    ranked = rank([loaded], ZeroQueryEmbedder().embed(["descale"]), ["descale"], hybrid=True, limit=4)
+    assert [hit.chunk for hit in ranked[:2]] == [2, 0]
+    assert ranked[0].score == pytest.approx(0.3)  # (1 - VECTOR_WEIGHT) * best BM25 / best BM25
+    assert all(hit.score == 0.0 for hit in ranked[2:])
+
+
+def test_labelled_set_is_well_formed() -> None:
+    questions = load_questions()
+    documents = {path.name for path in DATA.iterdir() if path.name != "questions.json"}
+    assert {question.document for question in questions} == documents
+    assert {question.style for question in questions} == {"keyword", "paraphrase"}
+    assert len({question.question for question in questions}) == len(questions)
+    counter = TokenCounter(bundled_minilm_path() / "tokenizer.json")
+    texts = {name: extract_text(name, (DATA / name).read_bytes()) for name in documents}
+    for question in questions:
+        flat = " ".join(texts[question.document].split())
+        assert flat.count(" ".join(question.answer.split())) == 1, question
+        # Shorter than the smallest overlap measured: some chunk always holds it whole.
+        assert len(counter.offsets(question.answer)) < min(overlap for _, overlap in DEFAULT_CHUNKINGS)
+    for size, overlap in DEFAULT_CHUNKINGS:
+        strategy = ChunkingStrategy(max_chunk_size_tokens=size, chunk_overlap_tokens=overlap)
+        chunks = {name: [c.text for c in chunk_text(text, strategy, counter)] for name, text in texts.items()}
+        check_answerable(questions, chunks)

@@ -29,6 +29,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from math import comb
 from pathlib import Path
 
 from moto import mock_aws
@@ -103,16 +104,40 @@ def first_relevant_rank(hits: Sequence[tuple[str, str]], question: LabelledQuest
     return None
 
 
+def rank_scores(rank: int | None) -> Scores:
+    """One question's recall@1, recall@5 (0 or 1) and reciprocal rank (0 when not found)."""
+    if rank is None:
+        return Scores(0.0, 0.0, 0.0)
+    return Scores(float(rank <= 1), float(rank <= 5), 1.0 / rank)
+
+
+def random_order_scores(relevant: int, total: int, depth: int = DEPTH) -> Scores:
+    """The expected scores of one question when its ``total`` chunks come in random order and ``relevant``
+    of them hold the answer: the floor a ranker has to beat (a small store makes recall@5 easy)."""
+
+    def first_at(position: int) -> float:  # probability that the first relevant chunk is at ``position``
+        return comb(total - position, relevant - 1) / comb(total, relevant)
+
+    return Scores(
+        recall_at_1=first_at(1),
+        recall_at_5=1.0 - comb(total - relevant, 5) / comb(total, 5) if total >= 5 else 1.0,
+        mrr=sum(first_at(position) / position for position in range(1, min(depth, total) + 1)),
+    )
+
+
+def mean_scores(scores: Sequence[Scores]) -> Scores:
+    if not scores:
+        raise ValueError("no questions to score")
+    return Scores(
+        recall_at_1=sum(item.recall_at_1 for item in scores) / len(scores),
+        recall_at_5=sum(item.recall_at_5 for item in scores) / len(scores),
+        mrr=sum(item.mrr for item in scores) / len(scores),
+    )
+
+
 def score(ranks: Sequence[int | None]) -> Scores:
     """recall@1, recall@5 (share of questions with a relevant hit in the top 1 / 5) and MRR."""
-    if not ranks:
-        raise ValueError("no questions to score")
-    found = [rank for rank in ranks if rank is not None]
-    return Scores(
-        recall_at_1=sum(rank <= 1 for rank in found) / len(ranks),
-        recall_at_5=sum(rank <= 5 for rank in found) / len(ranks),
-        mrr=sum(1.0 / rank for rank in found) / len(ranks),
-    )
+    return mean_scores([rank_scores(rank) for rank in ranks])
 
 
 class WindowedNumpyMiniLm:
@@ -210,7 +235,32 @@ def ranks_of(
     return ranks
 
 
-def measure(bench: Bench, chunk_embedder: Embedder, chunkings: list[tuple[int, int]]) -> list[list[object]]:
+def table_row(
+    chunking: str, chunks: int, mode: str, questions: Sequence[LabelledQuestion], per_question: list[Scores]
+) -> list[object]:
+    overall = mean_scores(per_question)
+    by_style = {
+        style: mean_scores(
+            [item for item, q in zip(per_question, questions, strict=True) if q.style == style]
+        )
+        for style in ("keyword", "paraphrase")
+    }
+    return [
+        chunking,
+        chunks,
+        mode,
+        overall.recall_at_1,
+        overall.recall_at_5,
+        overall.mrr,
+        by_style["keyword"].recall_at_5,
+        by_style["paraphrase"].recall_at_5,
+    ]
+
+
+def measure(
+    bench: Bench, chunk_embedder: Embedder, chunkings: list[tuple[int, int]]
+) -> tuple[list[list[object]], list[str]]:
+    """The table's rows, and one line per question whose answer is not in the top 5."""
     questions = load_questions()
     documents = sorted({question.document for question in questions})
     file_ids = [
@@ -233,30 +283,25 @@ def measure(bench: Bench, chunk_embedder: Embedder, chunkings: list[tuple[int, i
         ("keyword only (BM25)", keyword, RankingOptions(ranker="auto")),
     ]
     rows: list[list[object]] = []
+    misses: list[str] = []
     for size, overlap in chunkings:
         store_id, chunks = ingest_store(bench, file_ids, size, overlap, chunk_embedder)
         check_answerable(questions, chunks)
         total = sum(len(texts) for texts in chunks.values())
+
+        label = f"{size}/{overlap}"
         for mode, search, ranker in modes:
             ranks = ranks_of(search, store_id, questions, ranker)
-            overall = score(ranks)
-            by_style = {
-                style: score([rank for rank, q in zip(ranks, questions, strict=True) if q.style == style])
-                for style in ("keyword", "paraphrase")
-            }
-            rows.append(
-                [
-                    f"{size}/{overlap}",
-                    total,
-                    mode,
-                    overall.recall_at_1,
-                    overall.recall_at_5,
-                    overall.mrr,
-                    by_style["keyword"].recall_at_5,
-                    by_style["paraphrase"].recall_at_5,
-                ]
-            )
-    return rows
+            rows.append(table_row(label, total, mode, questions, [rank_scores(rank) for rank in ranks]))
+            misses += [
+                f"{label} {mode}: rank {rank or f'>{DEPTH}'} for {q.question!r} ({q.document})"
+                for rank, q in zip(ranks, questions, strict=True)
+                if rank is None or rank > 5
+            ]
+        relevant = [sum(is_relevant(q.document, text, q) for text in chunks[q.document]) for q in questions]
+        expected = [random_order_scores(count, total) for count in relevant]
+        rows.append(table_row(label, total, "random order (expected)", questions, expected))
+    return rows, misses
 
 
 def parse_chunking(value: str) -> tuple[int, int]:
@@ -269,6 +314,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--vllm", action="store_true", help="embed chunks with vLLM, as the worker does")
+    parser.add_argument("--show-misses", action="store_true", help="list questions answered below the top 5")
     parser.add_argument("--chunkings", type=parse_chunking, nargs="+", default=DEFAULT_CHUNKINGS)
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -295,7 +341,7 @@ def main() -> None:
                 "all-MiniLM-L6-v2 in numpy, mean of 248-token windows (the worker runs the same weights on "
                 "vLLM: cosine > 0.999, tests/worker/test_vllm_embedder.py; --vllm to use it)"
             )
-        rows = measure(bench, chunk_embedder, arguments.chunkings)
+        rows, misses = measure(bench, chunk_embedder, arguments.chunkings)
     questions = load_questions()
     keyword = sum(question.style == "keyword" for question in questions)
     print(
@@ -320,6 +366,8 @@ def main() -> None:
             rows,
         )
     )
+    if arguments.show_misses:
+        print("\n".join(["Answers below the top 5:", *misses]))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ inside a whole chunk at both chunkings the bench measures (no model quality numb
 
 from __future__ import annotations
 
+from itertools import combinations
+
 import pytest
 
 from assistants_core.domain.chunks import IndexedFile, pack_vectors
@@ -13,10 +15,14 @@ from bench.file_search_recall import (
     DATA,
     DEFAULT_CHUNKINGS,
     LabelledQuestion,
+    Scores,
     ZeroQueryEmbedder,
     check_answerable,
     first_relevant_rank,
     load_questions,
+    mean_scores,
+    random_order_scores,
+    rank_scores,
     score,
 )
 from gpu_worker.ingestion.chunking import TokenCounter, chunk_text
@@ -38,6 +44,23 @@ def test_score_counts_recall_at_1_and_5_and_mean_reciprocal_rank() -> None:
     assert scores.mrr == pytest.approx((1 + 1 / 3 + 1 / 6) / 4)
     with pytest.raises(ValueError):
         score([])
+
+
+@pytest.mark.parametrize("relevant, total, depth", [(1, 4, 20), (2, 6, 20), (3, 9, 2), (1, 1, 20)])
+def test_random_order_scores_are_the_mean_over_every_placement_of_the_relevant_chunks(
+    relevant: int, total: int, depth: int
+) -> None:
+    def when_first_at(first: int) -> Scores:  # MRR counts the top ``depth`` only
+        scores = rank_scores(first)
+        return Scores(scores.recall_at_1, scores.recall_at_5, scores.mrr if first <= depth else 0.0)
+
+    expected = mean_scores(
+        [when_first_at(min(places) + 1) for places in combinations(range(total), relevant)]
+    )
+    measured = random_order_scores(relevant, total, depth)
+    assert measured.recall_at_1 == pytest.approx(expected.recall_at_1)
+    assert measured.recall_at_5 == pytest.approx(expected.recall_at_5)
+    assert measured.mrr == pytest.approx(expected.mrr)
 
 
 def test_first_relevant_hit_needs_the_document_and_the_whole_passage_whitespace_ignored() -> None:
@@ -75,7 +98,7 @@ def test_zero_query_vector_leaves_the_bm25_part_of_the_hybrid_ranker() -> None:
 
 def test_labelled_set_is_well_formed() -> None:
     questions = load_questions()
-    documents = {path.name for path in DATA.iterdir() if path.name != "questions.json"}
+    documents = {path.name for path in DATA.iterdir() if path.name not in {"questions.json", "README.md"}}
     assert {question.document for question in questions} == documents
     assert {question.style for question in questions} == {"keyword", "paraphrase"}
     assert len({question.question for question in questions}) == len(questions)

@@ -26,16 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import comb
 from pathlib import Path
 
-from moto import mock_aws
-
 from assistants_core.adapters.minilm_numpy import NumpyMiniLm
-from assistants_core.adapters.sqs_ingestion import SqsIngestionQueue
 from assistants_core.domain.vector_stores import (
     DEFAULT_CHUNK_OVERLAP_TOKENS,
     DEFAULT_MAX_CHUNK_SIZE_TOKENS,
@@ -50,11 +46,9 @@ from assistants_core.schemas.vector_stores import (
 from assistants_core.services.clock import SystemClock
 from assistants_core.services.vector_store_search import VectorStoreSearchService
 from bench.report import format_table
-from bench.vector_search import OWNER, Bench, make_bench
+from bench.vector_search import OWNER, Bench, aws_in_process, ingestion_consumer, make_bench
 from gpu_worker.ingestion.chunking import TokenCounter
-from gpu_worker.ingestion.consumer import IngestionConfig, IngestionConsumer
 from gpu_worker.ingestion.embedders import MINILM_WINDOW_TOKENS, bundled_minilm_path, embed_in_windows
-from infra import moto_dynamodb
 
 DATA = Path(__file__).parent / "data" / "file_search"
 # The production default (800/400) and a finer one, to show what chunking does to retrieval.
@@ -160,6 +154,27 @@ class WindowedNumpyMiniLm:
         return embed_in_windows(texts, self._counter, MINILM_WINDOW_TOKENS, self._model.embed)
 
 
+class RememberingEmbedder:
+    """Embeds each distinct text once (every question is asked per ranking and per chunking)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+        self._vectors: dict[str, list[float]] = {}
+
+    @property
+    def name(self) -> str:
+        return self._embedder.name
+
+    @property
+    def dimensions(self) -> int:
+        return self._embedder.dimensions
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        missing = [text for text in dict.fromkeys(texts) if text not in self._vectors]
+        self._vectors.update(zip(missing, self._embedder.embed(missing) if missing else [], strict=True))
+        return [self._vectors[text] for text in texts]
+
+
 class ZeroQueryEmbedder:
     """Keyword-only ranking through the production hybrid ranker: every chunk's cosine part becomes 0."""
 
@@ -182,17 +197,7 @@ def ingest_store(
             {"name": f"recall-{size}-{overlap}", "file_ids": file_ids, "chunking_strategy": chunking}
         ),
     )
-    consumer = IngestionConsumer(
-        SqsIngestionQueue(bench.clients.sqs, bench.resources.ingestion_queue_url),
-        bench.repository,
-        files=bench.files,
-        objects=bench.objects,
-        index=bench.index,
-        embedder=embedder,
-        counter=bench.counter,
-        clock=SystemClock(),
-        config=IngestionConfig(receive_wait_seconds=0),
-    )
+    consumer = ingestion_consumer(bench, embedder)
     while consumer.run_once():
         pass
     chunks: dict[str, list[str]] = {}
@@ -273,7 +278,7 @@ def measure(
         ).id
         for name in documents
     ]
-    query_embedder = NumpyMiniLm(bundled_minilm_path())
+    query_embedder = RememberingEmbedder(NumpyMiniLm(bundled_minilm_path()))
     clock = SystemClock()
     semantic = VectorStoreSearchService(bench.repository, bench.index, query_embedder, clock)
     keyword = VectorStoreSearchService(bench.repository, bench.index, ZeroQueryEmbedder(), clock)
@@ -318,14 +323,7 @@ def main() -> None:
     parser.add_argument("--chunkings", type=parse_chunking, nargs="+", default=DEFAULT_CHUNKINGS)
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ.setdefault(name, value)
-    moto_dynamodb.install()
-    with mock_aws():
+    with aws_in_process():
         bench = make_bench("recall")
         chunk_embedder: Embedder
         if arguments.vllm:

@@ -113,3 +113,22 @@ def test_labelled_set_is_well_formed() -> None:
         strategy = ChunkingStrategy(max_chunk_size_tokens=size, chunk_overlap_tokens=overlap)
         chunks = {name: [c.text for c in chunk_text(text, strategy, counter)] for name, text in texts.items()}
         check_answerable(questions, chunks)
+
+
+def test_remembering_embedder_embeds_each_distinct_text_once() -> None:
+    from bench.file_search_recall import RememberingEmbedder
+    from gpu_worker.ingestion.embedders import HashingEmbedder
+
+    calls: list[list[str]] = []
+
+    class Counting(HashingEmbedder):
+        def embed(self, texts: list[str]) -> list[list[float]]:
+            calls.append(texts)
+            return super().embed(texts)
+
+    remembering = RememberingEmbedder(Counting())
+    first = remembering.embed(["a b", "c", "a b"])
+    again = remembering.embed(["c", "d"])
+    assert calls == [["a b", "c"], ["d"]]
+    assert first[0] == first[2] == HashingEmbedder().embed(["a b"])[0]
+    assert again[0] == first[1]

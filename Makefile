@@ -91,7 +91,7 @@ bench: venv model
 	$(PY) -m bench.worker_throughput $(WORKER_BENCH_ARGS)
 	$(PY) -m bench.tool_stream_latency
 	$(PY) -m bench.vector_search
-	$(PY) -m bench.file_search_recall
+	$(PY) -m bench.file_search_recall --vllm
 
 clean:
 	rm -rf $(VENV) $(CACHE) .pytest_cache .mypy_cache .ruff_cache

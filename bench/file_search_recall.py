@@ -17,9 +17,9 @@ worker's parser, tokenizer-based static chunker and index object in S3); questio
 - keyword only: the same hybrid ranker with a query embedder that returns the zero vector, so the cosine
   part is 0 for every chunk and the order is the production BM25 part alone.
 
-Chunks are embedded as the worker's ``VllmEmbedder`` does (the mean of 248-token windows), with the numpy
-forward pass of the same weights by default; ``--vllm`` embeds them with vLLM's CPU pooling runner, as the
-ingestion worker really runs (``make engine``)."""
+Chunks are embedded as the worker's ``VllmEmbedder`` does (the mean of 248-token windows): with ``--vllm``
+(what ``make bench`` runs) by that very class on vLLM's CPU pooling runner, as the ingestion worker runs;
+without it by the numpy forward pass of the same weights (no vLLM needed; same scores, slower on CPU)."""
 
 from __future__ import annotations
 

@@ -102,6 +102,7 @@ bench: venv model
 	$(BENCH) run bench.worker_throughput $(WORKER_BENCH_ARGS)
 	$(BENCH) run bench.tool_stream_latency
 	$(BENCH) run bench.vector_search
+	$(BENCH) run bench.file_search_recall --vllm
 	$(BENCH) finish
 
 clean:

@@ -19,7 +19,8 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +73,20 @@ class Bench:
     counter: TokenCounter
 
 
+@contextmanager
+def aws_in_process() -> Iterator[None]:
+    """moto in this process (DynamoDB with the project's transaction fixes), with placeholder credentials."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        os.environ.setdefault(name, value)
+    moto_dynamodb.install()
+    with mock_aws():
+        yield
+
+
 def make_bench(prefix: str) -> Bench:
     clients = make_aws_clients(AwsSettings(table_name="-", bucket_name="-", run_queue_url="-"))
     resources = create_resources(clients, prefix=prefix)
@@ -95,6 +110,21 @@ def make_bench(prefix: str) -> Bench:
         file_service=FileService(files, objects, clock, detach=store_files.detach_everywhere),
         stores=VectorStoreService(repository, files, store_files, index, clock),
         counter=TokenCounter(bundled_minilm_path() / "tokenizer.json"),
+    )
+
+
+def ingestion_consumer(bench: Bench, embedder: Embedder) -> IngestionConsumer:
+    """The ingestion worker's consumer over the bench's moto resources, not waiting on an empty queue."""
+    return IngestionConsumer(
+        SqsIngestionQueue(bench.clients.sqs, bench.resources.ingestion_queue_url),
+        bench.repository,
+        files=bench.files,
+        objects=bench.objects,
+        index=bench.index,
+        embedder=embedder,
+        counter=bench.counter,
+        clock=SystemClock(),
+        config=IngestionConfig(receive_wait_seconds=0),
     )
 
 
@@ -123,17 +153,7 @@ def measure_ingestion(
             ).id
         )
     bench.stores.create(OWNER, CreateVectorStoreRequest(name="ingest", file_ids=file_ids))
-    consumer = IngestionConsumer(
-        SqsIngestionQueue(bench.clients.sqs, bench.resources.ingestion_queue_url),
-        bench.repository,
-        files=bench.files,
-        objects=bench.objects,
-        index=bench.index,
-        embedder=embedder,
-        counter=bench.counter,
-        clock=SystemClock(),
-        config=IngestionConfig(receive_wait_seconds=0),
-    )
+    consumer = ingestion_consumer(bench, embedder)
     chunks = 0
     started = time.perf_counter()
     while True:
@@ -267,14 +287,7 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=1500)
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ.setdefault(name, value)
-    moto_dynamodb.install()
-    with mock_aws():
+    with aws_in_process():
         bench = make_bench("bench")
         rows = []
         embedders: list[tuple[str, Callable[[], Embedder]]] = [("hashing (no model)", HashingEmbedder)]

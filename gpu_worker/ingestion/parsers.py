@@ -30,6 +30,7 @@ def _decode(data: bytes) -> str:
 
 class _TextOfHtml(HTMLParser):
     _SKIPPED = frozenset({"script", "style", "noscript", "template"})
+    _CELLS = frozenset({"td", "th"})  # a row's cells stay words apart ("New York 85", not "York85")
     _BLOCKS = frozenset(
         {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article"}
     )
@@ -44,6 +45,8 @@ class _TextOfHtml(HTMLParser):
             self._skipping += 1
         elif tag in self._BLOCKS:
             self.parts.append("\n")
+        elif tag in self._CELLS:
+            self.parts.append(" ")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self._SKIPPED and self._skipping:

@@ -6,10 +6,10 @@ The consumer (``RunConsumer._generate``) generates turns in a loop while a turn 
    one of them still ingests (polling with backoff, at most ``ingestion_wait_seconds``; then what is
    ``completed`` is searched);
 2. a turn whose calls include file_search is not written as ``requires_action``: ``complete`` searches each
-   of its file_search calls and writes the turn's ``tool_calls`` step COMPLETED with the results, the run's
-   summed ``usage`` with it, in ONE conditional write that keeps the run ``in_progress`` and requires our
-   lease (``RunRepository.finish_run`` with target ``in_progress``); the next turn reads the results as the
-   calls' outputs.
+   of its file_search calls, streams their results as a step delta (a streamed run) and writes the turn's
+   ``tool_calls`` step COMPLETED with them, the run's summed ``usage`` with it, in ONE conditional write
+   that keeps the run ``in_progress`` and requires our lease (``RunRepository.finish_run`` with target
+   ``in_progress``); the next turn reads the results as the calls' outputs.
 
 Crash safety: the step and call ids derive from the run id and the turn (``tool_turns``), and a turn's
 number counts the run's completed ``tool_calls`` steps. A worker killed before the write leaves nothing (the
@@ -30,10 +30,10 @@ import logging
 from dataclasses import replace
 
 from assistants_core.domain.errors import ConflictError, StorageError
-from assistants_core.domain.models import Run, RunStep, Usage
+from assistants_core.domain.models import JSONDict, Run, RunStep, Usage
 from assistants_core.domain.status import RunStatus, StepStatus
 from assistants_core.ports import Clock, RunRepository
-from assistants_core.services.run_events import RunEventPublisher, text_delta_event
+from assistants_core.services.run_events import RunEventPublisher, step_delta_event, text_delta_event
 from gpu_worker.backoff import Backoff
 from gpu_worker.file_search import (
     FILE_SEARCH,
@@ -119,8 +119,8 @@ class FileSearchTurns:
         """Search the turn's file_search calls and record the step completed. Returns the step written and
         None to go on with the next turn, or the outcome the run ends with instead (it was cancelled)."""
         options = SearchOptions.of(run)
-        calls = []
-        for call in step.step_details.get("tool_calls", []):
+        calls, streamed_indexes = [], []
+        for index, call in enumerate(step.step_details.get("tool_calls", [])):
             if not is_search_call(call):
                 continue  # a mixed turn's function calls are dropped (module docstring)
             queries = queries_of(str(call[FILE_SEARCH].get("arguments", "")), newest_user_text)
@@ -130,6 +130,8 @@ class FileSearchTurns:
                 else []
             )
             calls.append(file_search_call(call["id"], queries, options, hits))
+            streamed_indexes.append(index)
+        await self._publish_results(run, step.id, calls, streamed_indexes)
         completed = replace(
             step,
             status=StepStatus.COMPLETED,
@@ -138,6 +140,27 @@ class FileSearchTurns:
         )
         usage: Usage = outcome.fields["usage"]
         return completed, await self._record(run, completed, usage)
+
+    async def _publish_results(
+        self, run: Run, step_id: str, calls: list[JSONDict], indexes: list[int]
+    ) -> None:
+        """The results as one step delta before the step completes: the SDK's stream helpers build a step
+        from its created event and deltas only. ``queries`` stay private (the API shapes the rest)."""
+        entries = [
+            {
+                "index": index,
+                "type": FILE_SEARCH,
+                FILE_SEARCH: {key: value for key, value in call[FILE_SEARCH].items() if key != "queries"},
+            }
+            for index, call in zip(indexes, calls, strict=True)
+        ]
+        delta = step_delta_event(
+            step_id, {"step_details": {"type": TOOL_CALLS_STEP, "tool_calls": entries}}, run.attempts
+        )
+        try:
+            await self._blocking(self._events.publish, run, [delta])
+        except Exception:  # the completed step event still carries them
+            logger.warning("file_search results delta write failed", extra={"run_id": run.id})
 
     async def cited(
         self, run: Run, outcome: RunOutcome, renderer: SearchRenderer, *, fallback: bool

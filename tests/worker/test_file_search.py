@@ -323,19 +323,25 @@ def test_search_runs_stream_the_step_then_the_cited_reply(library: Library) -> N
         "thread.run.step.created",
         "thread.run.step.in_progress",
         "thread.run.step.delta",
+        "thread.run.step.delta",
         "thread.run.step.completed",
     ]
-    delta = next(e.data for e in log if e.event == "thread.run.step.delta" and e.data["id"] == step_id)
-    assert delta["delta"]["step_details"]["tool_calls"] == [
+    announced, results = (
+        e.data for e in log if e.event == "thread.run.step.delta" and e.data["id"] == step_id
+    )
+    assert announced["delta"]["step_details"]["tool_calls"] == [
         {"index": 0, "id": tool_call_id(run, 0, 0), "type": "file_search", "file_search": {}}
     ]
+    (entry,) = results["delta"]["step_details"]["tool_calls"]
+    assert (entry["index"], entry["type"]) == (0, "file_search") and "queries" not in entry["file_search"]
     completed = next(
         e.data for e in log if e.event == "thread.run.step.completed" and e.data["id"] == step_id
     )
-    assert (
-        completed["step_details"]["tool_calls"][0]["file_search"]["results"][0]["file_id"]
-        == (file_ids["lighthouse.txt"])
-    )
+    stored = completed["step_details"]["tool_calls"][0]["file_search"]
+    assert stored["results"][0]["file_id"] == file_ids["lighthouse.txt"]
+    # What a client accumulates from the created event and the deltas is the stored call, less its queries.
+    accumulated = view_of(log).steps[step_id]["step_details"]["tool_calls"][0]
+    assert accumulated["file_search"] == {k: v for k, v in stored.items() if k != "queries"}
     assert names.count("thread.run.in_progress") == 1  # recording the search changes no run status
     assert names.index("thread.run.step.completed") < names.index("thread.message.created")
     message_done = next(e.data for e in log if e.event == "thread.message.completed")

@@ -491,3 +491,26 @@ def test_results_are_cut_to_their_share_of_the_prompt(library: Library) -> None:
     )
     assert len(library.world.assistant_messages(thread)) == 1
     assert json.dumps(call["file_search"]["results"][0]["content"]).count("lighthouse") > 100
+
+
+def test_a_run_cancelled_while_searching_ends_cancelled_without_a_recorded_search(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = library.world
+    thread, run, _ = searched_run(library, "? " + search_marker("lighthouse"))
+    search = library.searcher.search
+
+    def cancelled_meanwhile(searched: Run, *args: Any) -> Any:
+        world.runs.transition_run(world.stored(searched), RunStatus.CANCELLING)  # the user cancels
+        return search(searched, *args)
+
+    monkeypatch.setattr(library.searcher, "search", cancelled_meanwhile)
+    engine = ScriptedEngine()
+    # The status watch does not look in time: the conditional write of the search step finds it cancelling.
+    library.consume(engine, config=replace(FAST_CONFIG, cancel_poll_seconds=30))
+    cancelled = world.stored(run)
+    assert cancelled.status == RunStatus.CANCELLED and cancelled.cancelled_at is not None
+    (step,) = steps_of(world, cancelled)  # the step it had announced ends cancelled too
+    assert (step.status, step.completed_at) == (StepStatus.CANCELLED, None) and step.cancelled_at is not None
+    assert world.assistant_messages(thread) == [] and len(engine.prompts) == 1
+    assert world.threads.get_thread(OWNER, thread.id).active_run_id is None

@@ -311,9 +311,9 @@ class RunConsumer(ReceiveLoop):
             store_ids = await self._searches.stores_for(run)
         while True:
             turn = await self._generate_turn(request_ids[-1], run, steps)
-            step = search_step(turn.outcome) if store_ids is not None else None
             if store_ids is None or self._searches is None:
                 return turn.outcome
+            step = search_step(turn.outcome)
             if step is None:
                 return await self._searches.cited(
                     run, turn.outcome, turn.renderer, fallback=self._config.file_search_fallback_citations

@@ -36,6 +36,8 @@ DEFAULT_RANKER = "default_2024_08_21"
 # The results' chunk texts are stored on the step item (DynamoDB caps an item at 400 KB).
 STORED_CONTENT_LIMIT_CHARS = 200_000
 NO_RESULTS = "No results found in the attached files."
+MAX_QUERIES = 3
+MAX_QUERY_CHARS = 200
 
 FILE_SEARCH_FUNCTION: JSONDict = {
     "name": FILE_SEARCH,
@@ -47,11 +49,14 @@ FILE_SEARCH_FUNCTION: JSONDict = {
     "parameters": {
         "type": "object",
         "properties": {
+            # Bounded: a constrained (forced) call of a small model otherwise writes one string until the
+            # token budget ends, and the cut-off call is no call.
             "queries": {
                 "type": "array",
-                "items": {"type": "string"},
+                "items": {"type": "string", "maxLength": MAX_QUERY_CHARS},
                 "minItems": 1,
-                "description": "One or more search queries (keywords or a question).",
+                "maxItems": MAX_QUERIES,
+                "description": "One to three short search queries (keywords or a question).",
             }
         },
         "required": ["queries"],

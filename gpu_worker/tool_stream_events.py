@@ -121,7 +121,9 @@ class ToolTurnEventStream:
         await self._apply(self._parser.finish())
         calls = self._turn.parse(generation.text, self._format)
         if calls:
-            if [(c.name, c.arguments) for c in self.calls] == [(c.name, c.arguments) for c in calls]:
+            # A search's arguments are not streamed: only its place and name must agree.
+            streamed = [(c.name, "" if c.search else c.arguments) for c in self.calls]
+            if streamed == [(c.name, "" if self._is_search(c.name) else c.arguments) for c in calls]:
                 await self._flush_calls(force=True)
             else:
                 await self._announce_calls_again(calls)

@@ -147,6 +147,7 @@ class ToolTurn:
     offered: frozenset[str]
     forced: bool
     parallel: bool
+    forced_search: bool = False  # ``tool_choice={"type": "file_search"}`` on this turn
 
     @property
     def offers_tools(self) -> bool:
@@ -156,6 +157,10 @@ class ToolTurn:
         parsed = parse_call_object(text.strip()) if self.forced else None
         calls = [parsed] if parsed is not None else tool_format.parse(text)
         offered = [call for call in calls if call.name in self.offered]
+        if not offered and self.forced_search:
+            # A forced search the model could not write (a small model cut off inside its queries) still
+            # searches: with no queries, the newest user message (``file_search.queries_of``).
+            return [ParsedCall(FILE_SEARCH, "{}")]
         return offered if self.parallel else offered[:1]
 
     def stream_parser(self, tool_format: ToolCallFormat) -> CallStreamParser:
@@ -190,6 +195,7 @@ def plan_turn(
         offered=frozenset(function["name"] for function in functions),
         forced=bool(forced_names),
         parallel=run.parallel_tool_calls,
+        forced_search=forced_names == [FILE_SEARCH],
     )
 
 

@@ -514,3 +514,30 @@ def test_a_run_cancelled_while_searching_ends_cancelled_without_a_recorded_searc
     assert (step.status, step.completed_at) == (StepStatus.CANCELLED, None) and step.cancelled_at is not None
     assert world.assistant_messages(thread) == [] and len(engine.prompts) == 1
     assert world.threads.get_thread(OWNER, thread.id).active_run_id is None
+
+
+class CutOffForcedCall(ScriptedEngine):
+    """A small model whose forced call runs out of tokens inside its queries (as SmolLM2-135M does)."""
+
+    def reply_words(
+        self, messages: Sequence[ChatMessage], constraint: OutputConstraint | None = None
+    ) -> list[str]:
+        if constraint is not None:
+            return ['{"name":', '"file_search",', '"arguments":', '{"queries":', '["1.1.1.1.1.1']
+        return super().reply_words(messages, constraint)
+
+
+def test_a_forced_search_the_model_could_not_write_searches_the_user_message(library: Library) -> None:
+    thread, run, file_ids = searched_run(
+        library, "lighthouse keeper", tool_choice={"type": "file_search"}, stream_log_seq=0
+    )
+    library.consume(CutOffForcedCall())
+    done = library.world.stored(run)
+    assert done.status == RunStatus.COMPLETED
+    search, _ = steps_of(library.world, done)
+    (call,) = search.step_details["tool_calls"]
+    assert call["file_search"]["queries"] == ["lighthouse keeper"]
+    assert call["file_search"]["results"][0]["file_id"] == file_ids["lighthouse.txt"]
+    log = library.world.events.read(thread.id, run.id, limit=1000)
+    created = [e for e in log if e.event == "thread.run.step.created" and e.data["id"] == search.id]
+    assert len(created) == 1  # streamed once: a search's arguments are not part of its stream

@@ -64,6 +64,10 @@ def test_tool_choice_file_search_forces_the_first_turn_only() -> None:
     schema = first.constraint.json_schema
     assert schema is not None and schema["properties"]["name"]["enum"] == ["file_search"]
     assert schema["properties"]["arguments"]["properties"]["queries"]["minItems"] == 1
+    # A forced search the model could not write (cut off) still searches, for the newest user message.
+    assert first.parse(
+        '{"name": "file_search", "arguments": {"queries": ["1.1.1.1', HermesToolCallFormat()
+    ) == [ParsedCall("file_search", "{}")]
     without_the_tool = run_with([LOOKUP], tool_choice={"type": "file_search"})
     assert not plan_turn(without_the_tool, [], HermesToolCallFormat()).forced
 

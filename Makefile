@@ -103,6 +103,7 @@ bench: venv model
 	$(BENCH) run bench.tool_stream_latency
 	$(BENCH) run bench.vector_search
 	$(BENCH) run bench.file_search_recall --vllm
+	$(BENCH) run bench.file_search_latency
 	$(BENCH) finish
 
 clean:

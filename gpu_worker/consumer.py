@@ -27,6 +27,7 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from assistants_core.domain.errors import AssistantsError
@@ -41,7 +42,15 @@ from assistants_core.ports import (
 )
 from assistants_core.services.run_events import RunEventPublisher
 from gpu_worker.consumer_config import ConsumerConfig, pool_size
-from gpu_worker.engines.base import Engine, SamplingOptions
+from gpu_worker.engines.base import ChatMessage, Engine, SamplingOptions
+from gpu_worker.file_search import (
+    FileSearcher,
+    SearchRenderer,
+    offers_file_search,
+    output_fits,
+    search_calls_of,
+)
+from gpu_worker.file_search_turns import FileSearchTurns, search_step, unavailable_outcome
 from gpu_worker.final_write import FinalWriter
 from gpu_worker.intake import Intake, MessageDeleter
 from gpu_worker.outcomes import (
@@ -53,7 +62,7 @@ from gpu_worker.outcomes import (
     failure_outcome,
     prompt_too_long_outcome,
 )
-from gpu_worker.prompt import PromptTooLongError, build_prompt, read_prompt_messages
+from gpu_worker.prompt import PromptTooLongError, build_prompt, read_prompt_messages, to_chat_message
 from gpu_worker.receive_loop import ReceiveLoop
 from gpu_worker.reply_events import ReplyEventStream, delta_flush_seconds
 from gpu_worker.supervision import LeaseKeeper, PerRunStatusReader, RunInterruptedError, StatusWatch
@@ -63,6 +72,17 @@ from gpu_worker.tool_turns import ToolTurn, function_definitions, plan_turn, rep
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedTurn:
+    """One generated turn: its outcome, what its prompt showed of earlier searches (citable results), and
+    the newest user message (the query of a file_search call that gave none)."""
+
+    outcome: RunOutcome
+    renderer: SearchRenderer
+    newest_user_text: str = ""
+
 
 __all__ = ["ConsumerConfig", "RunConsumer", "pool_size"]
 
@@ -80,6 +100,7 @@ class RunConsumer(ReceiveLoop):
         clock: Clock,
         worker_id: str,
         statuses: RunStatusReader | None = None,
+        file_searcher: FileSearcher | None = None,
     ) -> None:
         self._queue = queue
         self._runs = runs
@@ -133,6 +154,19 @@ class RunConsumer(ReceiveLoop):
             retry_seconds=config.busy_poll_seconds,
             max_backoff_seconds=config.max_backoff_seconds,
             give_up_seconds=config.lease_seconds,
+        )
+        self._searches = (
+            FileSearchTurns(
+                file_searcher,
+                runs,
+                events,
+                self._blocking,
+                worker_id=worker_id,
+                clock=clock,
+                ingestion_wait_seconds=config.file_search_ingestion_wait_seconds,
+            )
+            if file_searcher is not None
+            else None
         )
 
     @property
@@ -246,8 +280,8 @@ class RunConsumer(ReceiveLoop):
 
     async def _generate_supervised(self, run: Run, heartbeat: asyncio.Task[None]) -> RunOutcome | None:
         """Generate while the ``heartbeat`` keeps the lease and the status watch looks for cancellation."""
-        request_id = f"{run.id}-{run.attempts}"
-        generation = asyncio.create_task(self._generate(request_id, run))
+        request_ids = [f"{run.id}-{run.attempts}"]  # one per turn generated in this claim, newest last
+        generation = asyncio.create_task(self._generate(request_ids, run))
         interrupted = self._watch.watch(run)
         try:
             waited: list[asyncio.Future[Any]] = [generation, heartbeat, interrupted]
@@ -256,7 +290,7 @@ class RunConsumer(ReceiveLoop):
                 return generation.result()
             generation.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._engine.abort(request_id)
+                await self._engine.abort(request_ids[-1])
             for stopper in (interrupted, heartbeat):
                 if stopper in done:
                     stopper.result()  # raises the RunInterruptedError that stopped the run
@@ -266,11 +300,38 @@ class RunConsumer(ReceiveLoop):
             generation.cancel()
             await asyncio.gather(generation, return_exceptions=True)
 
-    async def _generate(self, request_id: str, run: Run) -> RunOutcome:
+    async def _generate(self, request_ids: list[str], run: Run) -> RunOutcome:
+        """The run's turns in this claim: one, or more while turns call file_search (``file_search_turns``:
+        each such turn is searched and recorded, then the next one is generated)."""
+        steps = await self._blocking(self._tool_steps, run)
+        store_ids: list[str] | None = None
+        if offers_file_search(run):
+            if self._searches is None:
+                return unavailable_outcome(self._clock.now())
+            store_ids = await self._searches.stores_for(run)
+        while True:
+            turn = await self._generate_turn(request_ids[-1], run, steps)
+            if store_ids is None or self._searches is None:
+                return turn.outcome
+            step = search_step(turn.outcome)
+            if step is None:
+                return await self._searches.cited(
+                    run, turn.outcome, turn.renderer, fallback=self._config.file_search_fallback_citations
+                )
+            written, ended = await self._searches.complete(
+                run, turn.outcome, step, store_ids, turn.newest_user_text
+            )
+            if ended is not None:
+                return ended
+            steps.append(written)
+            request_ids.append(f"{run.id}-{run.attempts}-{len(request_ids)}")
+
+    async def _generate_turn(self, request_id: str, run: Run, steps: list[RunStep]) -> GeneratedTurn:
         spent = total_usage(run, Usage(0, 0))
         budget = self._max_completion_tokens(run)
+        renderer = SearchRenderer()
         if budget is not None and budget <= 0:
-            return completion_budget_spent_outcome(spent)
+            return GeneratedTurn(completion_budget_spent_outcome(spent), renderer)
         thread_messages = await self._blocking(
             read_prompt_messages,
             self._messages,
@@ -278,7 +339,19 @@ class RunConsumer(ReceiveLoop):
             self._engine.count_prompt_tokens,
             self._prompt_limit(budget),
         )
-        turn = plan_turn(run, await self._blocking(self._tool_steps, run), self._tool_format)
+        share = self._prompt_limit(budget) // 2 // max(1, search_calls_of(steps))  # per search's results
+        renderer.fits = output_fits(self._engine.count_prompt_tokens, share)
+        turn = await self._blocking(
+            plan_turn,
+            run,
+            steps,
+            self._tool_format,
+            render_search=renderer,
+            max_search_calls=self._config.file_search_max_calls,
+        )
+        newest_user_text = next(
+            (to_chat_message(m).content for m in reversed(thread_messages) if m.role == "user"), ""
+        )
         try:
             # Tokenizing (a binary search over the history) is CPU work: off the loop that streams other runs.
             prompt = await self._blocking(
@@ -291,15 +364,35 @@ class RunConsumer(ReceiveLoop):
                 tail=turn.history,
             )
         except PromptTooLongError:
-            return prompt_too_long_outcome(spent)
+            return GeneratedTurn(prompt_too_long_outcome(spent), renderer)
         options = SamplingOptions(
             max_tokens=self._completion_limit(budget, prompt.prompt_tokens),
             temperature=1.0 if run.temperature is None else run.temperature,
             top_p=1.0 if run.top_p is None else run.top_p,
             constraint=turn.constraint,
         )
+        outcome = await self._stream_turn(
+            request_id,
+            run,
+            turn,
+            messages=prompt.messages,
+            options=options,
+            prompt_tokens=prompt.prompt_tokens,
+        )
+        return GeneratedTurn(outcome, renderer, newest_user_text)
+
+    async def _stream_turn(
+        self,
+        request_id: str,
+        run: Run,
+        turn: ToolTurn,
+        *,
+        messages: list[ChatMessage],
+        options: SamplingOptions,
+        prompt_tokens: int,
+    ) -> RunOutcome:
         pieces: list[str] = []
-        prompt_tokens, completion_tokens, finish = prompt.prompt_tokens, 0, None
+        completion_tokens, finish = 0, None
         # A turn that may call functions streams its text and calls as they come (``tool_stream_events``).
         reply = (
             self._tool_turn_stream(run, turn) if turn.offers_tools else self._reply_stream(run, turn.number)
@@ -307,7 +400,7 @@ class RunConsumer(ReceiveLoop):
         started_at = self._clock.now()  # the reply's message and step keep this created_at
         await reply.start(started_at)
         try:
-            async for chunk in self._engine.generate(request_id, prompt.messages, options):
+            async for chunk in self._engine.generate(request_id, messages, options):
                 pieces.append(chunk.text_delta)
                 await reply.add(chunk.text_delta)
                 prompt_tokens, completion_tokens = chunk.prompt_tokens, chunk.completion_tokens
@@ -346,8 +439,8 @@ class RunConsumer(ReceiveLoop):
         )
 
     def _tool_steps(self, run: Run) -> list[RunStep]:
-        """The run's steps, read only for runs with function tools (they alone have tool turns)."""
-        if not function_definitions(run):
+        """The run's steps, read only for runs with tools (they alone have tool turns)."""
+        if not function_definitions(run) and not offers_file_search(run):
             return []
         return self._runs.list_steps(
             run.owner, run.thread_id, run.id, PageRequest(limit=100, order="asc")

@@ -39,6 +39,12 @@ class ConsumerConfig:
     drain_seconds: float = 30.0
     # How the served model is offered functions and emits calls (``gpu_worker.tool_calls``).
     tool_call_format: str = "hermes"
+    # file_search (``gpu_worker.file_search``): how long a run waits for its stores' files to finish
+    # ingesting, at most how many searches a run makes, and whether a reply that cites nothing gets its
+    # sources appended.
+    file_search_ingestion_wait_seconds: float = 60.0
+    file_search_max_calls: int = 3
+    file_search_fallback_citations: bool = True
     # Finished runs' messages are deleted together when they finish within this long of each other.
     delete_linger_seconds: float = 0.02
     # The throughput changes, each of which a benchmark turns off to measure it against the old behaviour.
@@ -60,5 +66,8 @@ class ConsumerConfig:
             "default_max_completion_tokens": settings.default_max_completion_tokens,
             "context_token_limit": settings.engine_max_model_len,
             "tool_call_format": settings.tool_call_format,
+            "file_search_ingestion_wait_seconds": settings.file_search_ingestion_wait_seconds,
+            "file_search_max_calls": settings.file_search_max_calls,
+            "file_search_fallback_citations": settings.file_search_fallback_citations,
         }
         return cls(**{**values, **overrides})

@@ -34,6 +34,7 @@ from assistants_core.services.run_events import (
     step_delta_event,
     step_event,
 )
+from gpu_worker.file_search import FILE_SEARCH, offers_file_search
 from gpu_worker.outcomes import ENGINE_FAILURE_ERROR, Generation, RunOutcome, StartedReply, generation_outcome
 from gpu_worker.reply_events import MIN_FLUSH_SECONDS, ReplyEventStream
 from gpu_worker.tool_calls import ParsedCall, ToolCallFormat
@@ -59,9 +60,14 @@ class StreamedCall:
     arguments: str = ""
     pending: str = ""
     announced: bool = False
+    search: bool = False  # the server's file_search tool (not a client function)
 
     def delta(self, index: int) -> dict[str, Any]:
-        """This call's entry of a ``step_details.tool_calls`` delta (id and name only in its first)."""
+        """This call's entry of a ``step_details.tool_calls`` delta (id and name only in its first). A
+        file_search call shows as OpenAI streams it, ``{"index", "id", "type": "file_search", "file_search":
+        {}}`` (its queries are private; its results come with the step's completion)."""
+        if self.search:
+            return {"index": index, "id": self.id, "type": FILE_SEARCH, FILE_SEARCH: {}}
         if self.announced:
             return {"index": index, "type": "function", "function": {"arguments": self.pending}}
         function = {"name": self.name, "arguments": self.pending, "output": None}
@@ -115,7 +121,9 @@ class ToolTurnEventStream:
         await self._apply(self._parser.finish())
         calls = self._turn.parse(generation.text, self._format)
         if calls:
-            if [(c.name, c.arguments) for c in self.calls] == [(c.name, c.arguments) for c in calls]:
+            # A search's arguments are not streamed: only its place and name must agree.
+            streamed = [(c.name, "" if c.search else c.arguments) for c in self.calls]
+            if streamed == [(c.name, "" if self._is_search(c.name) else c.arguments) for c in calls]:
                 await self._flush_calls(force=True)
             else:
                 await self._announce_calls_again(calls)
@@ -142,7 +150,8 @@ class ToolTurnEventStream:
             elif isinstance(event, ArgumentsPiece) and event.index in self._kept:
                 call = self.calls[self._kept[event.index]]
                 call.arguments += event.fragment
-                call.pending += event.fragment
+                if not call.search:  # a search's arguments are not streamed
+                    call.pending += event.fragment
 
     async def _add_text(self, text: str) -> None:
         if self._reply is None:
@@ -200,9 +209,11 @@ class ToolTurnEventStream:
         if self._step is None:
             await self._open_step()
         self._kept[event.index] = len(self.calls)
-        self.calls.append(
-            StreamedCall(tool_call_id(self._run, self._turn.number, len(self.calls)), event.name)
-        )
+        call_id = tool_call_id(self._run, self._turn.number, len(self.calls))
+        self.calls.append(StreamedCall(call_id, event.name, search=self._is_search(event.name)))
+
+    def _is_search(self, name: str) -> bool:
+        return name == FILE_SEARCH and offers_file_search(self._run)
 
     async def _open_step(self) -> None:
         await self._end_message()
@@ -246,11 +257,16 @@ class ToolTurnEventStream:
         await self._open_step()
         assert self._step is not None
         self.calls = [
-            StreamedCall(tool_call_id(self._run, self._turn.number, index), call.name, call.arguments)
+            StreamedCall(
+                tool_call_id(self._run, self._turn.number, index),
+                call.name,
+                call.arguments,
+                search=self._is_search(call.name),
+            )
             for index, call in enumerate(calls)
         ]
         for call in self.calls:
-            call.pending = call.arguments
+            call.pending = "" if call.search else call.arguments
         await self._flush_calls(force=True)
 
     async def _publish(self, events: Sequence[Any]) -> None:

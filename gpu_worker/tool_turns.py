@@ -13,11 +13,18 @@ run id and the turn, so a retried or duplicated turn writes the same ids and the
   (``{"name": ..., "arguments": {...}}``) by structured output; later turns are ``auto`` so the run can end.
 - ``parallel_tool_calls=false``: at most one call is kept.
 - ``response_format`` ``json_object`` / ``json_schema`` constrains a reply turn the same way.
+
+Runs with the ``file_search`` tool are offered one more function, ``file_search`` (``gpu_worker.file_search``;
+``tool_choice={"type": "file_search"}`` forces it on the first turn), for at most ``max_search_calls`` calls
+per run. A turn that calls it is not a ``requires_action`` turn: the worker searches and records the step
+completed, then generates the next turn (``gpu_worker.file_search_turns``); its results are this history's
+call outputs (``render_search``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,6 +32,14 @@ from assistants_core.domain import ids
 from assistants_core.domain.models import JSONDict, Run, RunStep, Usage
 from assistants_core.domain.status import RunStatus, StepStatus
 from gpu_worker.engines.base import ChatMessage, OutputConstraint
+from gpu_worker.file_search import (
+    FILE_SEARCH,
+    FILE_SEARCH_FUNCTION,
+    SearchRenderer,
+    is_search_call,
+    offers_file_search,
+    search_calls_of,
+)
 from gpu_worker.outcomes import Generation, RunOutcome, generation_outcome
 from gpu_worker.tool_calls import AnsweredCall, ParsedCall, ToolCallFormat, parse_call_object
 from gpu_worker.tool_stream import CallStreamParser, ForcedCallStream
@@ -37,6 +52,20 @@ def function_definitions(run: Run) -> list[JSONDict]:
     return [tool["function"] for tool in run.tools if tool.get("type") == "function" and "function" in tool]
 
 
+def offered_functions(
+    run: Run, steps: Sequence[RunStep] = (), *, max_search_calls: int = 3
+) -> list[JSONDict]:
+    """What the model may call this turn: the run's functions, and ``file_search`` while the run has that
+    tool and made fewer than ``max_search_calls`` searches (it shadows a function of the same name)."""
+    if run.tool_choice == "none":
+        return []
+    functions = function_definitions(run)
+    if offers_file_search(run) and search_calls_of(steps) < max_search_calls:
+        functions = [function for function in functions if function["name"] != FILE_SEARCH]
+        functions.append(FILE_SEARCH_FUNCTION)
+    return functions
+
+
 def forced_function_names(run: Run, functions: Sequence[JSONDict]) -> list[str]:
     """The functions one of which the first turn must call (empty when the model may reply instead)."""
     choice = run.tool_choice
@@ -44,6 +73,8 @@ def forced_function_names(run: Run, functions: Sequence[JSONDict]) -> list[str]:
         return [function["name"] for function in functions]
     if isinstance(choice, dict) and choice.get("type") == "function":
         return [str(choice.get("function", {}).get("name", ""))]
+    if isinstance(choice, dict) and choice.get("type") == FILE_SEARCH:
+        return [FILE_SEARCH] if any(function["name"] == FILE_SEARCH for function in functions) else []
     return []
 
 
@@ -76,23 +107,32 @@ def response_format_constraint(response_format: Any) -> OutputConstraint | None:
     return None
 
 
-def answered_turns(steps: Sequence[RunStep]) -> list[list[AnsweredCall]]:
+SearchOutput = Callable[[int, JSONDict], str]
+
+
+def answered_call(turn: int, call: JSONDict, render_search: SearchOutput) -> AnsweredCall:
+    """A stored call with its output: a function's submitted output, or a search's rendered results."""
+    if is_search_call(call):
+        details = call[FILE_SEARCH]
+        arguments = json.dumps({"queries": details.get("queries") or []}, ensure_ascii=False)
+        return AnsweredCall(name=FILE_SEARCH, arguments=arguments, output=render_search(turn, details))
+    function = call["function"]
+    return AnsweredCall(
+        name=function["name"], arguments=function["arguments"], output=function.get("output") or ""
+    )
+
+
+def answered_turns(
+    steps: Sequence[RunStep], render_search: SearchOutput | None = None
+) -> list[list[AnsweredCall]]:
     """The completed ``tool_calls`` steps of a run, oldest first, as calls with their outputs."""
-    turns = []
+    render = render_search or SearchRenderer()
+    turns: list[list[AnsweredCall]] = []
     for step in sorted(steps, key=lambda s: s.id):
         if step.type != TOOL_CALLS_STEP or step.status != StepStatus.COMPLETED:
             continue
         calls = step.step_details.get("tool_calls", [])
-        turns.append(
-            [
-                AnsweredCall(
-                    name=call["function"]["name"],
-                    arguments=call["function"]["arguments"],
-                    output=call["function"].get("output") or "",
-                )
-                for call in calls
-            ]
-        )
+        turns.append([answered_call(len(turns), call, render) for call in calls])
     return turns
 
 
@@ -107,6 +147,7 @@ class ToolTurn:
     offered: frozenset[str]
     forced: bool
     parallel: bool
+    forced_search: bool = False  # ``tool_choice={"type": "file_search"}`` on this turn
 
     @property
     def offers_tools(self) -> bool:
@@ -116,6 +157,10 @@ class ToolTurn:
         parsed = parse_call_object(text.strip()) if self.forced else None
         calls = [parsed] if parsed is not None else tool_format.parse(text)
         offered = [call for call in calls if call.name in self.offered]
+        if not offered and self.forced_search:
+            # A forced search the model could not write (a small model cut off inside its queries) still
+            # searches: with no queries, the newest user message (``file_search.queries_of``).
+            return [ParsedCall(FILE_SEARCH, "{}")]
         return offered if self.parallel else offered[:1]
 
     def stream_parser(self, tool_format: ToolCallFormat) -> CallStreamParser:
@@ -123,10 +168,17 @@ class ToolTurn:
         return ForcedCallStream() if self.forced else tool_format.stream_parser()
 
 
-def plan_turn(run: Run, steps: Sequence[RunStep], tool_format: ToolCallFormat) -> ToolTurn:
-    turns = answered_turns(steps)
+def plan_turn(
+    run: Run,
+    steps: Sequence[RunStep],
+    tool_format: ToolCallFormat,
+    *,
+    render_search: SearchOutput | None = None,
+    max_search_calls: int = 3,
+) -> ToolTurn:
+    turns = answered_turns(steps, render_search)
     history = [message for calls in turns for message in tool_format.render_turn(calls)]
-    functions = function_definitions(run) if run.tool_choice != "none" else []
+    functions = offered_functions(run, steps, max_search_calls=max_search_calls)
     forced_names = forced_function_names(run, functions) if not turns else []
     constraint = (
         OutputConstraint(call_object_schema(functions, forced_names))
@@ -143,6 +195,7 @@ def plan_turn(run: Run, steps: Sequence[RunStep], tool_format: ToolCallFormat) -
         offered=frozenset(function["name"] for function in functions),
         forced=bool(forced_names),
         parallel=run.parallel_tool_calls,
+        forced_search=forced_names == [FILE_SEARCH],
     )
 
 
@@ -166,15 +219,27 @@ def tool_calls_outcome(
 ) -> RunOutcome:
     """requires_action: the calls in ``required_action`` and an in_progress ``tool_calls`` step; the lease is
     released (no worker holds a run that waits for its client), the thread stays locked. The step keeps the
-    turn's usage, which the wire model shows only once the step has ended (``RunStepObject``)."""
+    turn's usage, which the wire model shows only once the step has ended (``RunStepObject``). A file_search
+    call stands in the step as ``{"id", "type": "file_search", "file_search": {"queries": [...]}}`` (raw
+    arguments in ``arguments``): the worker runs such a turn itself (``file_search_turns``) and never writes
+    this outcome."""
     tool_calls: list[dict[str, Any]] = [
-        {
-            "id": tool_call_id(run, turn, index),
-            "type": "function",
-            "function": {"name": call.name, "arguments": call.arguments},
-        }
+        (
+            {
+                "id": tool_call_id(run, turn, index),
+                "type": FILE_SEARCH,
+                FILE_SEARCH: {"arguments": call.arguments},
+            }
+            if call.name == FILE_SEARCH and offers_file_search(run)
+            else {
+                "id": tool_call_id(run, turn, index),
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+        )
         for index, call in enumerate(calls)
     ]
+    function_calls = [call for call in tool_calls if not is_search_call(call)]
     step = RunStep(
         id=tool_calls_step_id(run, turn),
         owner=run.owner,
@@ -186,12 +251,18 @@ def tool_calls_outcome(
         status=StepStatus.IN_PROGRESS,
         step_details={
             "type": TOOL_CALLS_STEP,
-            "tool_calls": [{**call, "function": {**call["function"], "output": None}} for call in tool_calls],
+            "tool_calls": [
+                call if is_search_call(call) else {**call, "function": {**call["function"], "output": None}}
+                for call in tool_calls
+            ],
         },
         usage=generation.usage,
     )
     fields: dict[str, Any] = {
-        "required_action": {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": tool_calls}},
+        "required_action": {
+            "type": "submit_tool_outputs",
+            "submit_tool_outputs": {"tool_calls": function_calls},
+        },
         "usage": total_usage(run, generation.usage),
         "lease_owner": None,
         "lease_expires_at": None,

@@ -8,20 +8,26 @@ import uuid
 
 from assistants_core.adapters.aws import AwsClients, make_aws_clients
 from assistants_core.adapters.dynamodb import (
+    DynamoAssistantRepository,
     DynamoMessageRepository,
     DynamoRunEventLog,
     DynamoRunRepository,
     DynamoTable,
+    DynamoThreadRepository,
 )
 from assistants_core.adapters.dynamodb.run_status import DynamoRunStatusReader
+from assistants_core.adapters.dynamodb.vector_stores import DynamoVectorStoreRepository
 from assistants_core.adapters.s3_bodies import S3BodyStore
+from assistants_core.adapters.s3_chunks import S3ChunkIndex
 from assistants_core.adapters.sqs_queue import SqsRunQueue
 from assistants_core.services.clock import SystemClock
 from assistants_core.services.evented_runs import with_run_events
 from assistants_core.services.run_events import RunEventPublisher
+from assistants_core.services.vector_store_search import VectorStoreSearchService
 from assistants_core.settings import WorkerSettings
 from gpu_worker.consumer import ConsumerConfig, RunConsumer, pool_size
 from gpu_worker.engines.base import Engine
+from gpu_worker.file_search import FileSearcher
 
 
 def new_worker_id(prefix: str = "worker") -> str:
@@ -31,6 +37,25 @@ def new_worker_id(prefix: str = "worker") -> str:
 
 def build_queue(settings: WorkerSettings) -> SqsRunQueue:
     return SqsRunQueue(make_aws_clients(settings).sqs, settings.run_queue_url)
+
+
+def build_file_searcher(
+    settings: WorkerSettings, clients: AwsClients, table: DynamoTable
+) -> FileSearcher | None:
+    """The file_search tool's reads and search: the query embedder is the ingestion's model in numpy (the
+    API's search uses the same); None when no model is configured (file_search runs then fail)."""
+    if not settings.embedding_model_path:
+        return None
+    from assistants_core.adapters.minilm_numpy import NumpyMiniLm
+
+    stores = DynamoVectorStoreRepository(table)
+    search = VectorStoreSearchService(
+        stores,
+        S3ChunkIndex(clients.s3, settings.bucket_name),
+        NumpyMiniLm(settings.embedding_model_path),
+        SystemClock(),
+    )
+    return FileSearcher(DynamoAssistantRepository(table), DynamoThreadRepository(table), stores, search)
 
 
 def build_consumer(
@@ -65,4 +90,5 @@ def build_consumer(
         clock=SystemClock(),
         worker_id=worker_id or new_worker_id(),
         statuses=DynamoRunStatusReader(table),
+        file_searcher=build_file_searcher(settings, clients, table),
     )

@@ -133,6 +133,7 @@ def worker_environment(resources: LocalResources, model_path: str) -> dict[str, 
         **cpu_defaults,
         **aws_environment(resources),
         "ASSISTANTS_MODEL_PATH": str((REPO_ROOT / model_path).resolve()),
+        "ASSISTANTS_EMBEDDING_MODEL_PATH": embedding_model_path(),  # file_search embeds its queries
     }
 
 

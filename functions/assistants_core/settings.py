@@ -99,6 +99,14 @@ class WorkerSettings(AwsSettings):
     default_max_completion_tokens: int | None = None
     # How the served model is offered functions and emits calls (gpu_worker/tool_calls.py: "hermes").
     tool_call_format: str = "hermes"
+    # file_search in runs (gpu_worker/file_search.py): the ingestion's sentence-embedding model folder, which
+    # embeds the queries in numpy (unset: runs with the file_search tool fail with server_error); how long a
+    # run waits for its stores' files to finish ingesting; at most this many searches per run; a reply that
+    # cites no result gets the markers of the results it was shown appended.
+    embedding_model_path: str | None = None
+    file_search_ingestion_wait_seconds: float = Field(default=60.0, ge=0)
+    file_search_max_calls: int = Field(default=3, ge=1)
+    file_search_fallback_citations: bool = True
     # vLLM engine knobs (CPU defaults for the local stack; the Modal image overrides them).
     engine_dtype: str = "auto"
     engine_enforce_eager: bool = False

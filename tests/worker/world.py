@@ -26,6 +26,7 @@ from assistants_core.services.evented_runs import with_run_events
 from assistants_core.services.run_events import RunEventPublisher
 from gpu_worker.consumer import ConsumerConfig, RunConsumer
 from gpu_worker.engines.base import Engine
+from gpu_worker.file_search import FileSearcher
 
 OWNER = "tenant-worker"
 
@@ -70,8 +71,13 @@ class World:
     table: DynamoTable
     created: list[Run] = field(default_factory=list)
 
-    def thread_with_messages(self, *texts: str) -> Thread:
-        thread = Thread(id=ids.new_id(ids.THREAD), owner=OWNER, created_at=int(self.clock.now()))
+    def thread_with_messages(self, *texts: str, tool_resources: dict[str, Any] | None = None) -> Thread:
+        thread = Thread(
+            id=ids.new_id(ids.THREAD),
+            owner=OWNER,
+            created_at=int(self.clock.now()),
+            tool_resources=tool_resources,
+        )
         messages = [
             Message(
                 id=ids.new_id(ids.MESSAGE),
@@ -128,7 +134,12 @@ class World:
         return [m for m in self.messages.list_thread_messages(thread.id) if m.role == "assistant"]
 
     def consumer(
-        self, engine: Engine, *, worker_id: str = "worker-a", config: ConsumerConfig = FAST_CONFIG
+        self,
+        engine: Engine,
+        *,
+        worker_id: str = "worker-a",
+        config: ConsumerConfig = FAST_CONFIG,
+        file_searcher: FileSearcher | None = None,
     ) -> RunConsumer:
         return RunConsumer(
             self.queue,
@@ -140,6 +151,7 @@ class World:
             clock=self.clock,
             worker_id=worker_id,
             statuses=DynamoRunStatusReader(self.table),
+            file_searcher=file_searcher,
         )
 
 

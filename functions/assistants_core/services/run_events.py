@@ -50,7 +50,7 @@ from assistants_core.domain.run_events import (
     NewRunEvent,
     run_event_name,
 )
-from assistants_core.domain.status import StepStatus
+from assistants_core.domain.status import RunStatus, StepStatus
 from assistants_core.ports import RunEventLog
 from assistants_core.schemas.messages import MessageObject
 from assistants_core.schemas.runs import RunObject
@@ -109,7 +109,9 @@ def text_delta_event(message_id: str, text: str, attempt: int, *, index: int = 0
 def finish_events(run: Run, message: Message | None, steps: Sequence[RunStep]) -> list[NewRunEvent]:
     """What a final write shows: the message's last state, each ended step's, then the run's. A step still in
     progress (a ``tool_calls`` step waiting for outputs) was announced created + in_progress when its first
-    call began streaming; repeating ``in_progress`` after its deltas would break OpenAI's event order."""
+    call began streaming; repeating ``in_progress`` after its deltas would break OpenAI's event order. A write
+    that keeps the run ``in_progress`` (a file_search step recorded mid-run) shows no run event: the run's
+    status did not change, and OpenAI streams none there."""
     events: list[NewRunEvent] = []
     if message is not None:
         kind = "incomplete" if message.status == "incomplete" else "completed"
@@ -119,7 +121,8 @@ def finish_events(run: Run, message: Message | None, steps: Sequence[RunStep]) -
         for step in steps
         if step.status != StepStatus.IN_PROGRESS
     ]
-    events.append(run_event(run))
+    if run.status != RunStatus.IN_PROGRESS:
+        events.append(run_event(run))
     return events
 
 

@@ -5,6 +5,7 @@ completed files on their attributes, load their index objects (cached per proces
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from assistants_core.domain.errors import InvalidRequestError
 from assistants_core.domain.models import PageRequest
@@ -23,6 +24,15 @@ from assistants_core.services.vector_store_rules import require_store_id
 
 _LOAD_THREADS = 8
 _PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHit:
+    """One ranked chunk: its store file, its text and its score in [0, 1]."""
+
+    file: VectorStoreFile
+    text: str
+    score: float
 
 
 class VectorStoreSearchService:
@@ -88,12 +98,9 @@ class VectorStoreSearchService:
         if request.filters is not None:
             filters = request.filters
             files = [file for file in files if matches(filters, file.attributes)]
-        with ThreadPoolExecutor(max_workers=_LOAD_THREADS) as pool:
-            loaded = [item for item in pool.map(self._load, files) if item is not None]
         options = request.ranking_options
-        ranked = rank(
-            loaded,
-            self._embedder.embed(queries),
+        hits = self._rank_files(
+            files,
             queries,
             hybrid=options is None or options.ranker != "none",
             limit=request.max_num_results,
@@ -101,18 +108,61 @@ class VectorStoreSearchService:
         )
         store.last_active_at = int(now)
         self._stores.update_store_fields(store, ["last_active_at"])
-        by_id = {file.id: file for file in files}
-        texts = {item.file_id: item for item in loaded}
         return VectorStoreSearchResults(
             search_query=queries,
             data=[
                 SearchResultItem(
-                    file_id=hit.file_id,
-                    filename=by_id[hit.file_id].filename,
+                    file_id=hit.file.id,
+                    filename=hit.file.filename,
                     score=round(hit.score, 6),
-                    attributes=by_id[hit.file_id].attributes,
-                    content=[SearchResultContent(text=texts[hit.file_id].chunks[hit.chunk])],
+                    attributes=hit.file.attributes,
+                    content=[SearchResultContent(text=hit.text)],
                 )
-                for hit in ranked
+                for hit in hits
             ],
         )
+
+    def search_stores(
+        self, owner: str, vector_store_ids: list[str], queries: list[str], *, limit: int, threshold: float
+    ) -> list[StoreHit]:
+        """The ``file_search`` tool of a run (``gpu_worker.file_search``): the ``limit`` best chunks of the
+        completed files of these stores of ``owner``, ranked hybrid together, at least ``threshold``. Stores
+        gone or expired are skipped; the others become active (``last_active_at``)."""
+        if self._embedder is None:
+            raise InvalidRequestError(
+                "file_search is not available: no embedding model is configured "
+                "(ASSISTANTS_EMBEDDING_MODEL_PATH).",
+                param="tools",
+            )
+        now = self._clock.now()
+        files: list[VectorStoreFile] = []
+        seen: set[str] = set()  # a file in two stores is searched once
+        for vector_store_id in vector_store_ids:
+            store = self._stores.find_store(vector_store_id)
+            if store is None or store.owner != owner or store.status(now) == "expired":
+                continue
+            files += [file for file in self._completed_files(vector_store_id) if file.id not in seen]
+            seen |= {file.id for file in files}
+            store.last_active_at = int(now)
+            self._stores.update_store_fields(store, ["last_active_at"])
+        return self._rank_files(files, queries, hybrid=True, limit=limit, threshold=threshold)
+
+    def _rank_files(
+        self, files: list[VectorStoreFile], queries: list[str], *, hybrid: bool, limit: int, threshold: float
+    ) -> list[StoreHit]:
+        assert self._embedder is not None
+        with ThreadPoolExecutor(max_workers=_LOAD_THREADS) as pool:
+            loaded = [item for item in pool.map(self._load, files) if item is not None]
+        ranked = rank(
+            loaded,
+            self._embedder.embed(queries),
+            queries,
+            hybrid=hybrid,
+            limit=limit,
+            threshold=threshold,
+        )
+        by_id = {file.id: file for file in files}
+        texts = {item.file_id: item for item in loaded}
+        return [
+            StoreHit(by_id[hit.file_id], texts[hit.file_id].chunks[hit.chunk], hit.score) for hit in ranked
+        ]

@@ -161,6 +161,7 @@ def test_worker_environment_carries_the_model_and_cpu_engine_settings(
     environment = local_env.worker_environment(resources, ".cache/models/SmolLM2-135M-Instruct")
     assert environment["ASSISTANTS_MODEL_PATH"] == str(REPO_ROOT / ".cache/models/SmolLM2-135M-Instruct")
     assert environment["ASSISTANTS_ENGINE_DTYPE"] == "float32"
+    assert environment["ASSISTANTS_EMBEDDING_MODEL_PATH"] == local_env.embedding_model_path()  # file_search
     assert environment["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
     assert "VLLM_CPU_KVCACHE_SPACE" not in environment
     assert local_env.child_process_environment(environment)["VLLM_CPU_KVCACHE_SPACE"] == "4"

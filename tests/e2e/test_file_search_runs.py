@@ -119,3 +119,50 @@ def test_a_streamed_search_run_shows_the_step_and_the_cited_reply(
     part = message.content[0]
     assert part.type == "text"
     assert_cites(part.text, file_id)
+
+
+CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+
+
+def test_a_message_attachment_is_searched_and_its_result_content_read_with_include(client: OpenAI) -> None:
+    """No store on the assistant: the user attaches the file to the message, which puts it in the thread's
+    store (created on demand); the run waits for its ingestion, searches it, and cites it. The step's result
+    chunks come back only with ``include``."""
+    file_id = client.files.create(file=("harbour.txt", HANDBOOK), purpose="assistants").id
+    assistant = client.beta.assistants.create(
+        model="scripted", instructions="Answer from the files.", tools=[{"type": "file_search"}]
+    )
+    thread = client.beta.threads.create(
+        messages=[
+            {
+                "role": "user",
+                "content": QUESTION,
+                "attachments": [{"file_id": file_id, "tools": [{"type": "file_search"}]}],
+            }
+        ]
+    )
+    store_ids = thread.tool_resources.file_search.vector_store_ids  # type: ignore[union-attr]
+    assert store_ids and len(store_ids) == 1
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=50
+    )
+    assert run.status == "completed", run.last_error
+
+    plain = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc").data[0]
+    (call,) = plain.step_details.tool_calls  # type: ignore[union-attr]
+    assert call.type == "file_search"
+    assert call.file_search.results[0].file_id == file_id  # type: ignore[union-attr, index]
+    assert not call.file_search.results[0].content  # type: ignore[union-attr, index]
+    included = client.beta.threads.runs.steps.retrieve(
+        plain.id, thread_id=thread.id, run_id=run.id, include=[CONTENT]
+    )
+    (call,) = included.step_details.tool_calls  # type: ignore[union-attr]
+    (chunk,) = call.file_search.results[0].content  # type: ignore[union-attr, index, misc]
+    assert chunk.type == "text" and "logbook" in (chunk.text or "")
+    listed = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc", include=[CONTENT])
+    assert listed.data[0].model_dump() == included.model_dump()
+
+    (reply,) = client.beta.threads.messages.list(thread.id, run_id=run.id).data
+    part = reply.content[0]
+    assert part.type == "text" and part.text.annotations
+    assert part.text.annotations[0].file_citation.file_id == file_id  # type: ignore[union-attr]

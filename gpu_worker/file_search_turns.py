@@ -1,6 +1,6 @@
 """Running a turn's ``file_search`` calls inside the claim that generated it, crash-safe.
 
-The consumer (``RunConsumer._generate``) generates turns in a loop while a turn calls file_search:
+``RunTurns.generate`` (``run_turns``) generates turns in a loop while a turn calls file_search:
 
 1. before the first turn, ``stores_for`` reads the run's stores (``FileSearcher.store_ids``) and waits while
    one of them still ingests (polling with backoff, at most ``ingestion_wait_seconds``; then what is

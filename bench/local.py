@@ -30,10 +30,18 @@ IN_PROCESS_BASE_URL = "http://in-process/v1"
 HTTP_TIMEOUT_SECONDS = 60.0
 
 
+# Counted (the writes are part of each request's cost) but never refused at benchmark rates and run counts.
+BENCH_QUOTAS = {"tenant_requests_per_minute": 10**9, "tenant_max_active_runs": 10**6}
+
+
 @contextmanager
 def running_api_stack() -> Iterator[LocalStack]:
     """moto + resources + the API on free loopback ports, no worker; stopped when the block ends."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request log
+    local_env.raise_quotas_for_load(
+        requests_per_minute=BENCH_QUOTAS["tenant_requests_per_minute"],
+        max_active_runs=BENCH_QUOTAS["tenant_max_active_runs"],
+    )
     stack = start_local_stack(api_port=0, moto_port=0, worker=False, sweep_interval_seconds=NO_SWEEPS_SECONDS)
     try:
         yield stack
@@ -94,6 +102,7 @@ def api_settings_for(resources: LocalResources, api_key: str) -> ApiSettings:
     values = {
         **_resource_values(resources),
         "api_key_hashes": f"{hash_api_key(api_key)}:{local_env.LOCAL_TENANT}",
+        **BENCH_QUOTAS,
     }
     return ApiSettings.model_validate(values)
 
@@ -120,9 +129,7 @@ def api_settings(stack: LocalStack, **overrides: Any) -> ApiSettings:
         **_resource_values(stack.resources),
         "api_key_hashes": f"{hash_api_key(stack.api_key)}:{local_env.LOCAL_TENANT}",
         "allow_weak_api_keys": True,  # the dev key, as the local stack
-        # Counted (the write is part of each request's cost) but never refused at benchmark rates.
-        "tenant_requests_per_minute": 10**9,
-        "tenant_max_active_runs": 10**6,
+        **BENCH_QUOTAS,
         **overrides,
     }
     return ApiSettings.model_validate(values)

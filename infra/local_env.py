@@ -75,10 +75,11 @@ def use_moto_credentials() -> None:
         os.environ.setdefault(name, value)
 
 
-def raise_request_quota(requests_per_minute: int) -> None:
-    """A load benchmark's stack (started after this) counts requests as usual, against a limit its load
-    does not reach (the default 1200 per minute would answer a benchmark 429s)."""
+def raise_quotas_for_load(*, requests_per_minute: int, max_active_runs: int) -> None:
+    """A load benchmark's stack (started after this) counts requests and runs as usual, against limits its
+    load does not reach (the defaults, 1200 requests a minute and 50 active runs, would answer it 429s)."""
     os.environ["ASSISTANTS_TENANT_REQUESTS_PER_MINUTE"] = str(requests_per_minute)
+    os.environ["ASSISTANTS_TENANT_MAX_ACTIVE_RUNS"] = str(max_active_runs)
 
 
 def aws_settings_values(endpoint_url: str) -> dict[str, str]:

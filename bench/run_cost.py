@@ -324,7 +324,8 @@ def report(
     if measured.slot_item_bytes is not None:
         empty, full = measured.slot_item_bytes
         assumptions.append(
-            f"quotas on: 1 request-counter UpdateItem per request, an active-run slot taken per create and "
+            f"quotas on: 1 request-counter UpdateItem per block of requests an API instance takes (10 here), "
+            f"an active-run slot taken per create and "
             f"removed once the tenant reaches its limit (one GetItem of its run, one UpdateItem); slot item: "
             f"{empty} B + {(full - empty) / runs:.0f} B per slot, so at the default limit of "
             f"{DEFAULT_ACTIVE_RUN_LIMIT} active runs a slot write bills "

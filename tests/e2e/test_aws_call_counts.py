@@ -13,6 +13,9 @@ from openai import OpenAI
 from infra.aws_call_counter import AwsCallCounter, per_service
 from tests.e2e.conftest import LocalStackHandle
 
+# Requests an API instance counts in one write at the default request quota (ASSISTANTS_TENANT_REQUEST_BLOCK).
+REQUEST_BLOCK = 10
+
 pytestmark = pytest.mark.e2e
 
 
@@ -98,19 +101,22 @@ def test_aws_calls_per_endpoint(local_stack: LocalStackHandle, counter: AwsCallC
         )
 
     counts = dict(table)
-    # Every authenticated request counts itself in its tenant's request window: one UpdateItem
-    # (services/quotas.py); a run create also takes an active-run slot: one more.
-    for label, calls in table:
-        assert calls["dynamodb.UpdateItem"] >= 1, label
-    assert counts["POST /threads/{id}/messages"] == Counter(
-        {"dynamodb.TransactWriteItems": 1, "dynamodb.UpdateItem": 1}
+    # Every authenticated request is counted in its tenant's request window, one UpdateItem per block of
+    # requests the API instance takes (services/quotas.py: 10 at the default limit); a run create also takes
+    # an active-run slot: one UpdateItem each.
+    # Reads write nothing of their own, so their UpdateItems are the window's blocks.
+    reads = [calls for label, calls in table if label.startswith("GET")]
+    assert sum(calls["dynamodb.UpdateItem"] for calls in reads) <= len(reads) // REQUEST_BLOCK + 1
+    assert counts["POST /threads/{id}/messages"] in (
+        Counter({"dynamodb.TransactWriteItems": 1}),
+        Counter({"dynamodb.TransactWriteItems": 1, "dynamodb.UpdateItem": 1}),  # + a block of the window
     )
     assert per_service(counts["POST /threads/{id}/messages (large, S3)"], "s3") == 1
     create_run = counts["POST /threads/{id}/runs"]
     # The run's transaction only: a run nobody streams has no event log (a streamed one adds one PutItem).
     assert create_run["dynamodb.TransactWriteItems"] == 1
     assert create_run["sqs.SendMessage"] == 1
-    assert create_run["dynamodb.UpdateItem"] == 2  # the request window + the active-run slot
+    assert create_run["dynamodb.UpdateItem"] in (1, 2)  # the active-run slot (+ a block of the window)
     assert per_service(create_run, "dynamodb") <= 4  # the assistant read + the transaction + quotas
     assert counts["POST /threads/runs"]["dynamodb.TransactWriteItems"] == 1
     assert counts["POST /threads/runs"]["sqs.SendMessage"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,7 +71,11 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiHarness]:
 def running_api(
     monkeypatch: pytest.MonkeyPatch, *, spawner: WorkerSpawner | None = None, **overrides: Any
 ) -> Iterator[ApiHarness]:
-    """The app over in-process moto; ``overrides`` are ``ApiSettings`` values, ``spawner`` wakes workers."""
+    """The app over in-process moto; ``overrides`` are ``ApiSettings`` values, ``spawner`` wakes workers.
+    Settings come from here only: ``ASSISTANTS_*`` variables another fixture set (the e2e stack's, alive for
+    the whole session) are hidden."""
+    for name in [name for name in os.environ if name.startswith("ASSISTANTS_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

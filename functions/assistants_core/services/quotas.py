@@ -91,8 +91,10 @@ class TenantQuotas:
                 if self._store.count_request(
                     tenant, window, limit=self._requests_per_minute, expires_at=expires_at, amount=amount
                 ):
-                    with self._lock:
-                        self._unused_requests[tenant] = (window, amount - 1)
+                    with self._lock:  # another thread's block of this window stays usable too
+                        held_window, unused = self._unused_requests.get(tenant, (window, 0))
+                        kept = unused if held_window == window else 0
+                        self._unused_requests[tenant] = (window, kept + amount - 1)
                     return
         self._exhausted_window[tenant] = window
         retry_after = max(1, math.ceil(window + REQUEST_WINDOW_SECONDS - now))

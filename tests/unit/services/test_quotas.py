@@ -116,6 +116,31 @@ def test_instances_take_blocks_of_requests_and_never_pass_the_limit_together(
     assert len(writes) < 40 and 1 in writes  # blocks, then single requests near the limit
 
 
+def test_blocks_taken_at_once_by_two_threads_are_both_used(
+    dynamo_table: DynamoTable, run_repo: DynamoRunRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads of one instance take a block each at the same moment (here: one inside the other's
+    write): neither block's unused requests are forgotten."""
+    limiter = quotas(dynamo_table, run_repo, FixedClock(START), requests_per_minute=100, request_block=10)
+    count_request = DynamoTenantQuotaStore.count_request
+    writes: list[int] = []
+
+    def racing(self: DynamoTenantQuotaStore, *args: Any, **kwargs: Any) -> bool:
+        writes.append(kwargs["amount"])
+        if len(writes) == 1:
+            limiter.admit_request("acme")  # the other thread, while this write is in flight
+        return count_request(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoTenantQuotaStore, "count_request", racing)
+    limiter.admit_request("acme")
+    assert writes == [5, 5]
+    for _ in range(8):  # 10 taken, 2 used: 8 left without another write
+        limiter.admit_request("acme")
+    assert writes == [5, 5]
+    limiter.admit_request("acme")
+    assert writes == [5, 5, 5]
+
+
 def test_a_limit_of_zero_turns_a_quota_off(dynamo_table: DynamoTable, run_repo: DynamoRunRepository) -> None:
     limiter = quotas(
         dynamo_table,

@@ -53,23 +53,29 @@ class ProcessSample:
 
 
 def sample(pid: int) -> ProcessSample:
-    """CPU seconds (user + system) and resident memory of ``pid`` and its children, from ``/proc``."""
+    """CPU seconds (user + system) and resident memory of ``pid`` and its children, from ``/proc``. A child
+    that exited meanwhile, or a zombie (no memory left to report), adds nothing."""
     cpu, rss, peak = 0.0, 0.0, 0.0
     for process in [pid, *_descendants(pid)]:
-        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+            status_text = Path(f"/proc/{process}/status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        status = dict(line.split(":", 1) for line in status_text.splitlines() if ":" in line)
+        if "VmRSS" not in status:  # a zombie
+            continue
         cpu += (int(fields[11]) + int(fields[12])) / _TICKS
-        status = dict(
-            line.split(":", 1)
-            for line in Path(f"/proc/{process}/status").read_text().splitlines()
-            if ":" in line
-        )
         rss += int(status["VmRSS"].split()[0]) / 1024
         peak += int(status["VmHWM"].split()[0]) / 1024
     return ProcessSample(cpu, rss, peak)
 
 
 def _descendants(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (FileNotFoundError, ProcessLookupError):
+        return []
     return [grandchild for child in map(int, children) for grandchild in [child, *_descendants(child)]]
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +31,17 @@ def test_stream_memory_is_the_larger_of_memory_and_cpu_needs() -> None:
     assert recommended_memory_mb(by_cpu) == (768, 157, 708)
     tiny = Level(streams=1, cpu_ms_per_run=1, stream_seconds=1, cpu_busy=0.0, peak_rss_mb=10)
     assert recommended_memory_mb(tiny)[0] == 128  # Lambda's minimum
+
+
+def test_a_zombie_child_adds_nothing_to_a_process_sample() -> None:
+    """In the full suite the pytest process may have exited, not yet reaped children (no VmRSS)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    while Path(f"/proc/{child.pid}/status").read_text().find("State:\tZ") < 0:
+        time.sleep(0.01)  # exited, not reaped: a zombie
+    try:
+        assert sample(os.getpid()).rss_mb > 0
+    finally:
+        child.wait()
 
 
 def test_process_sample_reads_this_process() -> None:

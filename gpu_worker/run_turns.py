@@ -190,22 +190,24 @@ class RunTurns:
         await reply.flush()
         return reply_outcome(run, turn.number, generation, self._clock.now(), started_at=started_at)
 
-    def _reply_stream(self, run: Run, turn: int) -> ReplyEventStream:
-        def flush_interval() -> float:
-            streaming = sum(1 for watched in self._watch.watched if watched.streamed)
-            return delta_flush_seconds(streaming, self._config.delta_writes_per_second)
+    def _flush_interval(self) -> float:
+        """Seconds between a streamed run's delta writes, spread over the runs this worker streams now."""
+        streaming = sum(1 for watched in self._watch.watched if watched.streamed)
+        return delta_flush_seconds(streaming, self._config.delta_writes_per_second)
 
+    def _reply_stream(self, run: Run, turn: int) -> ReplyEventStream:
         return ReplyEventStream(
-            self._events, run, flush_interval=flush_interval, turn=turn, blocking=self._blocking
+            self._events, run, flush_interval=self._flush_interval, turn=turn, blocking=self._blocking
         )
 
     def _tool_turn_stream(self, run: Run, turn: ToolTurn) -> ToolTurnEventStream:
-        def flush_interval() -> float:
-            streaming = sum(1 for watched in self._watch.watched if watched.streamed)
-            return delta_flush_seconds(streaming, self._config.delta_writes_per_second)
-
         return ToolTurnEventStream(
-            self._events, run, turn, self._tool_format, now=self._clock.now, flush_interval=flush_interval
+            self._events,
+            run,
+            turn,
+            self._tool_format,
+            now=self._clock.now,
+            flush_interval=self._flush_interval,
         )
 
     def _tool_steps(self, run: Run) -> list[RunStep]:

@@ -92,8 +92,7 @@ class TenantQuotas:
                     tenant, window, limit=self._requests_per_minute, expires_at=expires_at, amount=amount
                 ):
                     with self._lock:  # another thread's block of this window stays usable too
-                        held_window, unused = self._unused_requests.get(tenant, (window, 0))
-                        kept = unused if held_window == window else 0
+                        kept = self._unused_in(tenant, window)
                         self._unused_requests[tenant] = (window, kept + amount - 1)
                     return
         self._exhausted_window[tenant] = window
@@ -106,11 +105,16 @@ class TenantQuotas:
 
     def _take_unused_request(self, tenant: str, window: int) -> bool:
         with self._lock:
-            held_window, unused = self._unused_requests.get(tenant, (window, 0))
-            if held_window != window or unused <= 0:
+            unused = self._unused_in(tenant, window)
+            if unused <= 0:
                 return False
             self._unused_requests[tenant] = (window, unused - 1)
             return True
+
+    def _unused_in(self, tenant: str, window: int) -> int:
+        """Requests of ``window`` this instance took and has not used (an older window's are gone)."""
+        held_window, unused = self._unused_requests.get(tenant, (window, 0))
+        return unused if held_window == window else 0
 
     # -- active runs (services/runs.py calls these around the run's write) ----------------------------------
     def admit_run(self, run: Run) -> None:

@@ -19,12 +19,9 @@ first and after the last run, and GPU time.
 
 Variants, side by side in one run (``VARIANTS``): the production defaults (plain reply step derived from the
 run, ``ASSISTANTS_DERIVE_REPLY_STEPS``; per-tenant quotas on) in full, then one summary row per variant with
-the reply step stored (as before) and/or the quotas off (``ASSISTANTS_TENANT_*`` = 0). With quotas on, the
-tenant's active-run slot item takes one slot per measured run (``tenant_max_active_runs`` = ``--runs``) and
-the next create, at the limit, removes the ended runs' slots (``services/quotas.py``): that reclaim is
-counted, the probe run's own slot (taken and given back) is not. DynamoDB bills an update by the larger of
-the item's sizes before and after, so slot writes are also billed at the slot item's measured size as it
-fills up to the default limit (``slot item`` line).
+the reply step stored (as before) and/or the quotas off (``ASSISTANTS_TENANT_*`` = 0). With quotas on (the
+default limits), each run's active-run slot is one more item in its create transaction and one more in its
+terminal transaction (``adapters/dynamodb/run_slots.py``), counted like every other item.
 """
 
 from __future__ import annotations
@@ -45,7 +42,6 @@ from assistants_core.adapters.aws import make_aws_clients
 from assistants_core.settings import ApiSettings
 from bench.cost_model import FREE, RRU, WRU, Prices, billed_units, lambda_cost
 from bench.local import api_settings, in_process_client, running_api_stack, worker_settings
-from bench.quota_cost import slot_item_bytes, slot_write_extra_wru, take_and_give_back_a_run_slot
 from bench.report import format_table
 from gpu_worker.engines.scripted import ScriptedEngine
 from gpu_worker.reply_events import MIN_FLUSH_SECONDS
@@ -84,7 +80,10 @@ VARIANTS = (
     Variant(streamed=True, quotas=False),
 )
 NO_QUOTAS = {"tenant_requests_per_minute": 0, "tenant_max_active_runs": 0, "tenant_max_open_streams": 0}
-DEFAULT_ACTIVE_RUN_LIMIT: int = ApiSettings.model_fields["tenant_max_active_runs"].default
+DEFAULT_QUOTAS = {
+    name: ApiSettings.model_fields[name].default
+    for name in ("tenant_requests_per_minute", "tenant_max_active_runs", "tenant_max_open_streams")
+}
 
 
 @dataclass
@@ -95,7 +94,7 @@ class Measured:
     stream_seconds: float = 0.0  # a streaming response bills its Lambda for the whole stream
     request_seconds: float = 0.0  # one plain request, measured alone (``calibrate``)
     statuses: Counter[str] = field(default_factory=Counter)
-    slot_item_bytes: tuple[int, int] | None = None  # the active-run slot item: (empty, holding --runs slots)
+    quotas: bool = False
 
 
 def api_memory_mb() -> int:
@@ -159,8 +158,8 @@ async def _one_run(
 
 async def measure(stack: LocalStack, arguments: argparse.Namespace, variant: Variant) -> Measured:
     """``--runs`` runs, ``--concurrency`` clients at a time, on one production-wired worker."""
-    measured, streamed = Measured(), variant.streamed
-    quotas = {"tenant_max_active_runs": arguments.runs} if variant.quotas else NO_QUOTAS
+    measured, streamed = Measured(quotas=variant.quotas), variant.streamed
+    quotas = DEFAULT_QUOTAS if variant.quotas else NO_QUOTAS
     api = build_dependencies(api_settings(stack, **quotas))
     settings = worker_settings(
         stack,
@@ -211,14 +210,7 @@ async def measure(stack: LocalStack, arguments: argparse.Namespace, variant: Var
             finally:
                 consumer.stop()
                 await consuming
-            if variant.quotas:
-                measured.slot_item_bytes = (slot_item_bytes(stack, empty=True), slot_item_bytes(stack))
-                take_and_give_back_a_run_slot(api)  # at the limit: the ended runs' slots are removed first
-            with api_counter.counting() as probe_only:
-                if variant.quotas:
-                    take_and_give_back_a_run_slot(api)  # the probe's own two writes, not the runs'
-        # The reclaim counts, the probe's own take and give-back (counted twice, once alone) does not.
-        measured.api.add(api_calls.since(probe_only).since(probe_only))
+        measured.api.add(api_calls)
         measured.worker.add(worker_calls)
         measured.request_seconds = await calibrate(client, f"/assistants/{assistant['id']}")
     return measured
@@ -245,7 +237,6 @@ class Cost:
     api_requests: float
     lambda_dollars: float
     seconds_per_request: float
-    slot_extra_wru: float = 0.0  # slot writes billed at the slot item's size (quotas on)
 
     @property
     def total(self) -> float:
@@ -267,10 +258,6 @@ def cost_of(measured: Measured, arguments: argparse.Namespace, prices: Prices, *
             rows.append(
                 [side, name, tally.calls[name] / runs, tally.items[name] / runs, per_run, kind, dollars]
             )
-    slot_extra = 0.0
-    if measured.slot_item_bytes is not None:
-        slot_extra = slot_write_extra_wru(measured.slot_item_bytes, runs, DEFAULT_ACTIVE_RUN_LIMIT)
-        units[WRU] = units.get(WRU, 0.0) + slot_extra
     requests_per_run = measured.api_requests / runs
     streams = runs if streamed else 0
     plain_seconds = (measured.api_requests - streams) * measured.request_seconds
@@ -280,8 +267,7 @@ def cost_of(measured: Measured, arguments: argparse.Namespace, prices: Prices, *
                  lambda_dollars])  # fmt: skip
     dollars = {kind: amount * prices.per_unit(kind) * 1_000_000 for kind, amount in units.items()}
     aws_requests = sum(sum(tally.calls.values()) for tally in (measured.api, measured.worker)) / runs
-    return Cost(rows, units, dollars, aws_requests, requests_per_run, lambda_dollars, seconds_per_request,
-                slot_extra)  # fmt: skip
+    return Cost(rows, units, dollars, aws_requests, requests_per_run, lambda_dollars, seconds_per_request)
 
 
 def report(
@@ -321,16 +307,14 @@ def report(
         "(arm64 is 20% lower)",
         f"prices: {prices.describe()}",
     ]
-    if measured.slot_item_bytes is not None:
-        empty, full = measured.slot_item_bytes
+    if measured.quotas:
         assumptions.append(
-            f"quotas on: 1 request-counter UpdateItem per block of requests an API instance takes (10 here), "
-            f"an active-run slot taken per create and "
-            f"removed once the tenant reaches its limit (one GetItem of its run, one UpdateItem); slot item: "
-            f"{empty} B + {(full - empty) / runs:.0f} B per slot, so at the default limit of "
-            f"{DEFAULT_ACTIVE_RUN_LIMIT} active runs a slot write bills "
-            f"{cost.slot_extra_wru / 2 + 1:.2f} WRU on average, not 1: "
-            f"+{cost.slot_extra_wru:.2f} WRU per run (in the WRU line)"
+            f"quotas on, at the defaults ({DEFAULT_QUOTAS['tenant_requests_per_minute']} requests/min, "
+            f"{DEFAULT_QUOTAS['tenant_max_active_runs']} active runs): the request counter is one UpdateItem "
+            "per block of 10 requests an API instance takes; a run's active-run slot is one more item in its "
+            "create transaction and one more in its terminal transaction, no request of its own. One API "
+            "instance here: with several, a create that draws a slot another instance holds (chance: the "
+            "slots others hold / the limit) adds one refused transaction and one Query"
         )
     headers = ["side", "request", "calls/run", "items/run", "units/run", "billed as", "$ per 1M runs"]
     return "\n".join(

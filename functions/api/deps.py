@@ -15,6 +15,7 @@ from assistants_core.adapters.dynamodb import (
     DynamoMessageRepository,
     DynamoRunEventLog,
     DynamoRunRepository,
+    DynamoRunSlotStore,
     DynamoTable,
     DynamoTenantQuotaStore,
     DynamoThreadRepository,
@@ -129,7 +130,7 @@ def build_dependencies(
     )
     quotas = TenantQuotas(
         DynamoTenantQuotaStore(table),
-        run_repo,
+        DynamoRunSlotStore(table),
         clock,
         requests_per_minute=settings.tenant_requests_per_minute,
         request_block=settings.tenant_request_block,

@@ -7,7 +7,7 @@ where documented). Adapters translate botocore ``ClientError`` codes into ``doma
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -67,7 +67,8 @@ class RunRepository(Protocol):
         self, run: Run, additional_messages: list[Message], *, new_thread: Thread | None = None
     ) -> None:
         """One transaction: (optionally put ``new_thread``), lock the thread (``active_run_id`` must
-        be absent, else ``ThreadBusyError``), put ``additional_messages`` and the run."""
+        be absent, else ``ThreadBusyError``), put ``additional_messages`` and the run, and take the tenant's
+        active-run slot ``run.quota_slot`` when set (held by another run: ``RunSlotTakenError``)."""
 
     def get_run(self, owner: str, thread_id: str, run_id: str) -> Run: ...
     def find_run(self, thread_id: str, run_id: str) -> Run | None:
@@ -87,9 +88,9 @@ class RunRepository(Protocol):
         still ``run.status`` (compare-and-set: a decision made on an outdated read is refused).
 
         ``fields`` are Run attribute names to set at the same time (e.g. ``cancelled_at``). A terminal target
-        clears ``thread.active_run_id`` in the same transaction. Returns the updated run; raises
-        ``InvalidRunStateError`` when the move is not allowed or the stored status changed (callers read
-        again and decide anew)."""
+        clears ``thread.active_run_id`` and gives back the run's quota slot in the same transaction.
+        Returns the updated run; raises ``InvalidRunStateError`` when the move is not allowed or the stored
+        status changed (callers read again and decide anew)."""
 
     def claim_run(
         self, thread_id: str, run_id: str, *, worker_id: str, lease_seconds: int, now: float
@@ -256,9 +257,36 @@ class TenantQuotaStore(Protocol):
     def remove_slots(self, tenant: str, kind: str, slot_ids: list[str]) -> None: ...
 
 
-class RunAdmission(Protocol):
-    """Admits a new run before it is written (a per-tenant active-run quota): ``admit_run`` raises to refuse,
-    ``release_run`` undoes an admission whose write then failed."""
+@dataclass(frozen=True, slots=True)
+class HeldRunSlot:
+    """One of a tenant's active-run slots, held by ``run_id`` (whose ``expires_at`` it records)."""
 
-    def admit_run(self, run: Run) -> None: ...
-    def release_run(self, run: Run) -> None: ...
+    index: int
+    run_id: str
+    thread_id: str
+    expires_at: int
+
+
+class RunSlotStore(Protocol):
+    """The tenant's held active-run slots (taken and given back inside the run's own transactions)."""
+
+    def held_run_slots(self, tenant: str) -> list[HeldRunSlot]: ...
+    def remove_run_slot(self, tenant: str, slot: HeldRunSlot) -> None: ...
+
+
+class RunAdmission(Protocol):
+    """Admits a new run under the tenant's active-run quota."""
+
+    def create_admitted(
+        self,
+        run: Run,
+        write: Callable[[], None],
+        *,
+        before_write: Callable[[], None] | None = None,
+        read_first: bool = False,
+    ) -> None:
+        """Set ``run.quota_slot`` to a free slot of its tenant (None when the quota is off) and call ``write``
+        (the run's create transaction, which takes that slot); while ``write`` raises
+        ``RunSlotTakenError``, again with another free slot. ``before_write`` runs once, before the first
+        ``write``; ``read_first``: it writes, so the held slots are read before it (a full tenant is refused
+        before anything is written). Raises ``QuotaExceededError`` when no slot is free."""

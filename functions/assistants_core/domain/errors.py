@@ -48,6 +48,10 @@ class ConflictError(AssistantsError):
     """A concurrent change won the race (conditional write lost); safe to retry (HTTP 409)."""
 
 
+class RunSlotTakenError(ConflictError):
+    """The active-run quota slot a new run was to take is held by another run (the create took nothing)."""
+
+
 class RateLimitError(AssistantsError):
     """The backing store throttled us (HTTP 429)."""
 

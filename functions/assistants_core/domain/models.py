@@ -117,6 +117,10 @@ class Run:
     # [created_at, ended_at] of the plain reply's message_creation step when it is derived from the run
     # rather than stored (``domain.reply_steps``; not part of the OpenAI object).
     reply_step_at: list[int] | None = None
+    # The tenant's active-run slot (an index below the quota) the run holds until it ends, taken in the
+    # run's create transaction and given back in its terminal one; None when the quota is off (not part of
+    # the OpenAI object).
+    quota_slot: int | None = None
 
     @property
     def streamed(self) -> bool:

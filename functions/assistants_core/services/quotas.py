@@ -5,15 +5,19 @@
   the limit); near the limit it takes single requests. The table's counter never passes the limit; requests
   an instance took but did not use by the window's end are lost to the tenant (at most ``block - 1`` per
   instance and window);
-- active runs (a leased slot per run, taken before the run is written: one conditional write per create);
+- active runs: a slot per run, an index below the limit, taken in the run's create transaction and given back
+  in its terminal one (``adapters/dynamodb/run_slots.py``): no request of its own. An instance picks a slot
+  it does not believe held (the ones it took lately, the ones it last read); only when that slot is taken
+  after all, or the instance believes every slot held, does it read the held slots (one Query) and pick a
+  free one;
 - open event streams (a leased slot per stream, taken before the stream starts and given back when it ends:
   two writes per stream).
 
 Over a limit the request is refused with OpenAI's 429 (``type: requests``, ``code: rate_limit_exceeded``) and
-a ``Retry-After``, and nothing is written. A slot whose holder died (a Lambda killed mid-stream) is freed
-when its lease expires; a run's slot is freed once the run ended: when a create finds the tenant at its
-limit, the slots of runs that ended (or expired) are removed and the create tries once more. A limit of 0
-turns that quota off.
+a ``Retry-After``, and nothing is written. A stream slot whose holder died (a Lambda killed mid-stream) is
+freed when its lease expires; a run's slot is freed by the write that ends the run, and one whose run
+outlived its expiry without ending (deleted with its thread by a delete that crashed half-way) is removed
+when a create reads the held slots. A limit of 0 turns that quota off.
 """
 
 from __future__ import annotations
@@ -21,35 +25,34 @@ from __future__ import annotations
 import math
 import secrets
 import threading
-import time
 from collections.abc import Callable
 
-from assistants_core.domain.errors import QuotaExceededError
+from assistants_core.domain.errors import QuotaExceededError, RunSlotTakenError
 from assistants_core.domain.models import Run
-from assistants_core.ports import Clock, QuotaSlot, RunRepository, TenantQuotaStore
+from assistants_core.ports import Clock, HeldRunSlot, QuotaSlot, RunSlotStore, TenantQuotaStore
 
 REQUEST_WINDOW_SECONDS = 60
 # The window's counter outlives the window by this much before DynamoDB's TTL deletes it.
 REQUEST_COUNTER_TTL_SECONDS = 3600
 STREAMS = "STREAMS"
-RUNS = "RUNS"
-# A run's slot is leased until its expires_at plus this (the sweeper expires it within about a minute).
+# A run's slot whose run is this long past its expires_at is stale (the sweeper expires a run, and so gives
+# its slot back, within about a minute).
 RUN_LEASE_SLACK_SECONDS = 120
 # A stream's slot is leased for the stream's longest life plus this.
 STREAM_LEASE_SLACK_SECONDS = 60
-# A slot whose run is not stored yet may belong to a create still in flight: left alone this long.
-RUN_CREATE_GRACE_SECONDS = 30
+# A create tries this many slots (each found taken by a concurrent create) before it answers 429.
+RUN_SLOT_TRIES = 4
+# An instance forgets which run slots it believes held after this long (they are freed as runs end).
+RUN_SLOT_BELIEF_SECONDS = 60.0
 # Retry-After when no slot frees at a known time (a stream or a run of the tenant has to end first).
 SLOT_RETRY_AFTER_SECONDS = 5
-# An instance looks for ended runs of one tenant at most this often (each look reads every slot's run).
-RECONCILE_INTERVAL_SECONDS = 2.0
 
 
 class TenantQuotas:
     def __init__(
         self,
         store: TenantQuotaStore,
-        runs: RunRepository,
+        run_slots: RunSlotStore,
         clock: Clock,
         *,
         requests_per_minute: int,
@@ -57,17 +60,16 @@ class TenantQuotas:
         max_open_streams: int,
         stream_lease_seconds: float,
         request_block: int = 1,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
-        self._runs = runs
+        self._run_slots = run_slots
         self._clock = clock
         self._requests_per_minute = requests_per_minute
         self._max_active_runs = max_active_runs
         self._max_open_streams = max_open_streams
         self._stream_lease_seconds = stream_lease_seconds + STREAM_LEASE_SLACK_SECONDS
-        self._monotonic = monotonic
-        self._reconciled_at: dict[str, float] = {}
+        # Per tenant, when this instance formed its belief and the run slots it believes held.
+        self._believed_held: dict[str, tuple[float, set[int]]] = {}
         # Per tenant, the window this instance saw used up: the rest of it is refused without a write (a
         # flood over the quota costs the table nothing more).
         self._exhausted_window: dict[str, int] = {}
@@ -116,51 +118,88 @@ class TenantQuotas:
         held_window, unused = self._unused_requests.get(tenant, (window, 0))
         return unused if held_window == window else 0
 
-    # -- active runs (services/runs.py calls these around the run's write) ----------------------------------
-    def admit_run(self, run: Run) -> None:
-        """Take an active-run slot of ``run.owner`` for ``run`` (not written yet), or raise."""
-        if self._max_active_runs <= 0:
-            return
+    # -- active runs (services/runs.py writes a new run through this) ---------------------------------------
+    def create_admitted(
+        self,
+        run: Run,
+        write: Callable[[], None],
+        *,
+        before_write: Callable[[], None] | None = None,
+        read_first: bool = False,
+    ) -> None:
+        """``write`` the run holding a free active-run slot of its tenant (ports.RunAdmission)."""
+        run.quota_slot = None
+        if self._max_active_runs > 0:
+            run.quota_slot = self._pick_run_slot(run.owner, read=read_first)
+        if before_write is not None:
+            before_write()
+        for attempt in range(1, RUN_SLOT_TRIES + 1):
+            try:
+                write()
+                return
+            except RunSlotTakenError:
+                if attempt == RUN_SLOT_TRIES:
+                    raise self._too_many_runs() from None
+                run.quota_slot = self._pick_run_slot(run.owner, read=True)
+            except Exception:
+                self._forget_held(run.owner, run.quota_slot)  # not taken after all
+                raise
+
+    def _pick_run_slot(self, tenant: str, *, read: bool) -> int:
+        """A slot index this instance does not believe held (after reading the held slots when ``read`` or
+        when it believes them all held); raises ``QuotaExceededError`` when none is free."""
+        if not read:
+            index = self._unbelieved_slot(tenant)
+            if index is not None:
+                return index
         now = self._clock.now()
-        expires_at = (run.expires_at or int(now)) + RUN_LEASE_SLACK_SECONDS
-        slot = QuotaSlot(run.id, expires_at, f"{run.thread_id} {int(now)}")
-        if self._store.acquire_slot(run.owner, RUNS, slot, limit=self._max_active_runs):
-            return
-        if self._release_ended_runs(run.owner, now) and self._store.acquire_slot(
-            run.owner, RUNS, slot, limit=self._max_active_runs
-        ):
-            return
-        raise QuotaExceededError(
+        held: set[int] = set()
+        for slot in self._run_slots.held_run_slots(tenant):
+            if self._stale(slot, now):
+                self._run_slots.remove_run_slot(tenant, slot)
+            else:
+                held.add(slot.index)
+        with self._lock:
+            self._believed_held[tenant] = (now, held)
+        index = self._unbelieved_slot(tenant)
+        if index is None:
+            raise self._too_many_runs()
+        return index
+
+    def _unbelieved_slot(self, tenant: str) -> int | None:
+        """A random slot index outside this instance's current belief of the held ones, believed held from
+        now on (a concurrent create of this instance draws another); None when it believes every slot
+        held."""
+        with self._lock:
+            formed_at, held = self._believed_held.get(tenant, (0.0, set()))
+            if self._clock.now() - formed_at > RUN_SLOT_BELIEF_SECONDS:
+                held = set()
+                self._believed_held[tenant] = (self._clock.now(), held)
+            free = self._max_active_runs - sum(1 for index in held if index < self._max_active_runs)
+            if free <= 0:
+                return None
+            while True:  # at least one in ``free``/``limit`` of the draws is a free index
+                index = secrets.randbelow(self._max_active_runs)
+                if index not in held:
+                    held.add(index)
+                    return index
+
+    def _forget_held(self, tenant: str, index: int | None) -> None:
+        if index is not None:
+            with self._lock:
+                self._believed_held.get(tenant, (0.0, set()))[1].discard(index)
+
+    @staticmethod
+    def _stale(slot: HeldRunSlot, now: float) -> bool:
+        """A slot whose run is long past its expiry: the write that ended the run would have freed it."""
+        return slot.expires_at + RUN_LEASE_SLACK_SECONDS <= now
+
+    def _too_many_runs(self) -> QuotaExceededError:
+        return QuotaExceededError(
             f"Too many active runs: Limit {self._max_active_runs} per organization. Wait for a run to "
             f"finish (or cancel one) and try again in {SLOT_RETRY_AFTER_SECONDS}s.",
             retry_after_seconds=SLOT_RETRY_AFTER_SECONDS,
         )
-
-    def release_run(self, run: Run) -> None:
-        """Give back the slot of a run whose write failed (nothing was created)."""
-        if self._max_active_runs > 0:
-            self._store.release_slot(run.owner, RUNS, run.id)
-
-    def _release_ended_runs(self, tenant: str, now: float) -> bool:
-        """Remove the slots of the tenant's runs that ended, were deleted or outlived their lease; whether
-        any was removed. At most once per ``RECONCILE_INTERVAL_SECONDS`` per tenant and instance."""
-        tick = self._monotonic()
-        last = self._reconciled_at.get(tenant)
-        if last is not None and tick - last < RECONCILE_INTERVAL_SECONDS:
-            return False
-        self._reconciled_at[tenant] = tick
-        ended: list[str] = []
-        for slot in self._store.slots(tenant, RUNS):
-            thread_id, _, taken_at = slot.note.partition(" ")
-            if slot.expires_at <= now:
-                ended.append(slot.slot_id)
-                continue
-            run = self._runs.find_run(thread_id, slot.slot_id)
-            in_flight = taken_at.isdigit() and now - int(taken_at) < RUN_CREATE_GRACE_SECONDS
-            if (run is None and not in_flight) or (run is not None and run.status.is_terminal):
-                ended.append(slot.slot_id)
-        self._store.remove_slots(tenant, RUNS, ended)
-        return bool(ended)
 
     # -- open streams (services/run_stream.py) --------------------------------------------------------------
     def open_stream(self, tenant: str) -> str | None:

@@ -29,7 +29,7 @@ from assistants_core.services.messages import prepare_message
 from assistants_core.services.models import ModelCatalog
 from assistants_core.services.thread_vector_stores import ThreadVectorStores, searched_files
 from assistants_core.services.threads import prepare_thread, ready_thread_stores, thread_searched_files
-from assistants_core.services.tool_resources import ToolResourceService
+from assistants_core.services.tool_resources import ToolResourceService, inline_store_of
 from assistants_core.services.tool_validation import ToolSupport, validate_run_tooling
 from assistants_core.services.tool_waits import cancel_waiting_run
 from assistants_core.services.validation import (
@@ -120,7 +120,10 @@ class RunService:
             ],
         )
         self._store_new_run(
-            run, additional_messages, before_write=lambda: self._attach(owner, thread_id, file_ids)
+            run,
+            additional_messages,
+            before_write=lambda: self._attach(owner, thread_id, file_ids),
+            writes_first=bool(file_ids),
         )
         self._enqueue(run)
         self._wake_worker()
@@ -130,9 +133,10 @@ class RunService:
         """``POST /threads/runs``: the new thread, its messages and the run in one transaction."""
         now = self._clock.now()
         assistant = self._validated_assistant(owner, request)
+        thread_request = request.thread or CreateThreadRequest()
         thread, messages = prepare_thread(
             owner,
-            request.thread or CreateThreadRequest(),
+            thread_request,
             now=now,
             max_chars=self._max_message_chars,
             param="thread.",
@@ -150,11 +154,12 @@ class RunService:
             before_write=lambda: ready_thread_stores(
                 owner,
                 thread,
-                request.thread or CreateThreadRequest(),
+                thread_request,
                 file_ids,
                 resources=self._resources,
                 stores=self._stores,
             ),
+            writes_first=bool(file_ids) or inline_store_of(thread_request.tool_resources) is not None,
         )
         self._enqueue(run)
         self._wake_worker()
@@ -172,19 +177,21 @@ class RunService:
         *,
         new_thread: Thread | None = None,
         before_write: Callable[[], None] | None = None,
+        writes_first: bool = False,
     ) -> None:
-        """Admit the run (the tenant's active-run quota: 429 before anything is written), then write it
-        (``before_write`` first: the vector stores its messages' attachments need)."""
-        if self._admission is not None:
-            self._admission.admit_run(run)
-        try:
-            if before_write is not None:
-                before_write()
+        """Write the run, admitted under the tenant's active-run quota (the run's create transaction takes
+        its slot), ``before_write`` first: the vector stores its messages' attachments need. A 429 leaves
+        nothing written: when ``before_write`` ``writes_first``, the quota is checked before it."""
+
+        def write() -> None:
             self._runs.create_run(run, messages, new_thread=new_thread)
-        except Exception:
-            if self._admission is not None:
-                self._admission.release_run(run)
-            raise
+
+        if self._admission is not None:
+            self._admission.create_admitted(run, write, before_write=before_write, read_first=writes_first)
+            return
+        if before_write is not None:
+            before_write()
+        write()
 
     def retrieve(self, owner: str, thread_id: str, run_id: str) -> Run:
         require_id(thread_id, ids.THREAD, param="thread_id")

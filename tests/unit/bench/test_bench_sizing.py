@@ -8,20 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from bench.quota_cost import slot_write_extra_wru
 from bench.stream_memory import Level, recommended_memory_mb, sample
-
-
-def test_slot_writes_bill_the_slot_items_size_as_it_fills() -> None:
-    # 28 B + 100 B per slot: up to 9 slots fit in 1 KB, the 10th write is the first over it (2 WRU).
-    assert slot_write_extra_wru((28, 28 + 100 * 24), 24, limit=9) == 0.0
-    assert slot_write_extra_wru((28, 28 + 100 * 24), 24, limit=10) == pytest.approx(2 * 1 / 10)
-    # a take and a removal per run, each averaging (0*10 + 1*10 + 2*10) / 30 extra units over 30 slots
-    assert slot_write_extra_wru((0, 1024 * 3), 30, limit=30) == pytest.approx(
-        2 * (10 * 0 + 10 * 1 + 10 * 2) / 30
-    )
 
 
 def test_stream_memory_is_the_larger_of_memory_and_cpu_needs() -> None:

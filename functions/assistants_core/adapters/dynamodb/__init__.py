@@ -4,6 +4,7 @@ from assistants_core.adapters.dynamodb.assistants import DynamoAssistantReposito
 from assistants_core.adapters.dynamodb.messages import DynamoMessageRepository
 from assistants_core.adapters.dynamodb.quotas import DynamoTenantQuotaStore
 from assistants_core.adapters.dynamodb.run_events import DynamoRunEventLog
+from assistants_core.adapters.dynamodb.run_slots import DynamoRunSlotStore
 from assistants_core.adapters.dynamodb.runs import DynamoRunRepository
 from assistants_core.adapters.dynamodb.table import DynamoTable
 from assistants_core.adapters.dynamodb.threads import DynamoThreadRepository
@@ -13,6 +14,7 @@ __all__ = [
     "DynamoMessageRepository",
     "DynamoRunEventLog",
     "DynamoRunRepository",
+    "DynamoRunSlotStore",
     "DynamoTable",
     "DynamoTenantQuotaStore",
     "DynamoThreadRepository",

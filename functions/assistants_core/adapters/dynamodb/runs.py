@@ -3,8 +3,8 @@
 Every status write is conditional on the stored status: ``transition_run`` on the status the caller read
 (compare-and-set, the move allowed by ``status.ALLOWED_TRANSITIONS``), the worker's ``finish_run`` on its
 lease and ``status.sources_for``; a non-terminal run sits in
-the sparse GSI2 (``ACTIVE_RUN``) and every terminal transition removes it from there and releases the thread
-lock in the same transaction.
+the sparse GSI2 (``ACTIVE_RUN``) and every terminal transition removes it from there, releases the thread
+lock and gives back the run's active-run quota slot (``run_slots``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from assistants_core.adapters.dynamodb.message_bodies import (
     store_message_items,
 )
 from assistants_core.adapters.dynamodb.messages import unlocked_thread_condition
+from assistants_core.adapters.dynamodb.run_slots import give_back_run_slot_op, take_run_slot_op
 from assistants_core.adapters.dynamodb.table import (
     MAX_TRANSACTION_ITEMS,
     DynamoTable,
@@ -51,6 +52,7 @@ from assistants_core.domain.errors import (
     InvalidRequestError,
     InvalidRunStateError,
     NotFoundError,
+    RunSlotTakenError,
     ThreadBusyError,
 )
 from assistants_core.domain.models import Message, Page, PageRequest, Run, RunStep, Thread
@@ -119,9 +121,11 @@ class DynamoRunRepository:
     def create_run(
         self, run: Run, additional_messages: list[Message], *, new_thread: Thread | None = None
     ) -> None:
-        if len(additional_messages) + 2 > MAX_TRANSACTION_ITEMS:
+        others = 2 if run.quota_slot is None else 3  # the thread, the run (and its quota slot)
+        if len(additional_messages) + others > MAX_TRANSACTION_ITEMS:
             raise InvalidRequestError(
-                f"A run can add at most {MAX_TRANSACTION_ITEMS - 2} messages.", param="additional_messages"
+                f"A run can add at most {MAX_TRANSACTION_ITEMS - others} messages.",
+                param="additional_messages",
             )
         thread_write = Expression()
         if new_thread is not None:
@@ -135,6 +139,8 @@ class DynamoRunRepository:
         for item in [*message_items, run_to_item(run)]:
             put = Expression()
             operations.append(self._table.put_op(item, put, absent_condition(put)))
+        if run.quota_slot is not None:
+            operations.append(take_run_slot_op(self._table, run, run.quota_slot))
         try:
             self._table.transact(operations)
         except TransactionCancelledError as cancelled:
@@ -142,6 +148,8 @@ class DynamoRunRepository:
             if cancelled.failed(0) and new_thread is None:
                 holder = thread_lock_holder(self._table, run.owner, run.thread_id)
                 raise ThreadBusyError(run.thread_id, holder, action="create runs on") from None
+            if run.quota_slot is not None and cancelled.failed_indexes == [len(operations) - 1]:
+                raise RunSlotTakenError(f"Active-run slot {run.quota_slot} is held by another run.") from None
             raise ConflictError("A thread, message or run with the same id already exists.") from None
         except Exception:
             forget_uploaded_bodies(self._table, message_items)
@@ -333,22 +341,27 @@ class DynamoRunRepository:
         return _updated_run(run, target, fields)
 
     def _transact_releasing_lock(self, operations: list[dict[str, Any]], run: Run, *, release: bool) -> None:
-        """Run ``operations``, clearing the thread lock too when ``release``. A lock that is no longer this
-        run's (the sweeper already released it) does not block the rest."""
-        if not release:
-            self._table.transact(operations)
-            return
-        unlock = Expression()
-        unlock.remove("active_run_id")
-        held = f"{unlock.name('active_run_id')} = {unlock.value(run.id)}"
-        try:
-            self._table.transact(
-                [*operations, self._table.update_op(thread_pk(run.thread_id), THREAD_SK, unlock, held)]
-            )
-        except TransactionCancelledError as cancelled:
-            if cancelled.failed_indexes != [len(operations)]:
-                raise
-            self._table.transact(operations)
+        """Run ``operations``; when ``release`` (the run ends), also clear the thread lock and give back the
+        run's quota slot. One of those that is no longer this run's (the sweeper released the lock, a stale
+        slot was removed) does not block the rest: the transaction is tried again without it."""
+        releases = []
+        if release:
+            unlock = Expression()
+            unlock.remove("active_run_id")
+            held = f"{unlock.name('active_run_id')} = {unlock.value(run.id)}"
+            releases.append(self._table.update_op(thread_pk(run.thread_id), THREAD_SK, unlock, held))
+            if run.quota_slot is not None:
+                releases.append(give_back_run_slot_op(self._table, run, run.quota_slot))
+        while True:
+            try:
+                self._table.transact([*operations, *releases])
+                return
+            except TransactionCancelledError as cancelled:
+                failed = cancelled.failed_indexes
+                if not failed or min(failed) < len(operations):
+                    raise
+                gone = {index - len(operations) for index in failed}
+                releases = [op for index, op in enumerate(releases) if index not in gone]
 
     def _invalid_state(self, run: Run, target: RunStatus) -> Exception:
         current = self.find_run(run.thread_id, run.id)

@@ -186,6 +186,15 @@ class DynamoTable:
             }
         }
 
+    def delete_op(self, pk: str, sk: str, expression: Expression, condition: str) -> dict[str, Any]:
+        return {
+            "Delete": {
+                "TableName": self.table_name,
+                "Key": key_of(pk, sk),
+                **expression.params(condition=condition),
+            }
+        }
+
     def check_op(self, pk: str, sk: str, expression: Expression, condition: str) -> dict[str, Any]:
         return {
             "ConditionCheck": {

@@ -10,6 +10,7 @@ from assistants_core.adapters.dynamodb.items import (
     RUN_PREFIX,
     STEP_PREFIX,
     THREAD_SK,
+    run_sk,
     thread_field,
     thread_from_item,
     thread_pk,
@@ -20,6 +21,7 @@ from assistants_core.adapters.dynamodb.message_bodies import (
     store_message_items,
     thread_body_prefix,
 )
+from assistants_core.adapters.dynamodb.run_slots import give_back_run_slot
 from assistants_core.adapters.dynamodb.table import (
     MAX_TRANSACTION_ITEMS,
     DynamoTable,
@@ -30,6 +32,7 @@ from assistants_core.adapters.dynamodb.table import (
 from assistants_core.adapters.errors import ConditionFailedError, TransactionCancelledError
 from assistants_core.domain.errors import ConflictError, InvalidRequestError, NotFoundError
 from assistants_core.domain.models import Message, Thread
+from assistants_core.domain.status import RunStatus
 
 # The thread's own children a delete removes (not EVT#: see delete_thread).
 _DELETED_CHILD_PREFIXES = (MESSAGE_PREFIX, RUN_PREFIX, STEP_PREFIX)
@@ -104,8 +107,10 @@ class DynamoThreadRepository:
         Run event items (``EVT#``, hundreds per run) are left to their TTL: nothing reads them once the
         thread is gone (a stream retrieves its run first), and deleting them would cost this request a
         query and a batch delete per event page."""
-        self.get_thread(owner, thread_id)
+        thread = self.get_thread(owner, thread_id)
         pk = thread_pk(thread_id)
+        if thread.active_run_id is not None:
+            self._give_back_run_slot(thread_id, thread.active_run_id)
         children = [
             item
             for prefix in _DELETED_CHILD_PREFIXES
@@ -120,6 +125,13 @@ class DynamoThreadRepository:
             self._table.delete(pk, THREAD_SK, expression, owned_condition(expression, owner))
         except ConditionFailedError:
             raise NotFoundError("thread", thread_id) from None
+
+    def _give_back_run_slot(self, thread_id: str, run_id: str) -> None:
+        """The quota slot of the thread's active run, which is deleted with the thread without ending."""
+        run = self._table.get(thread_pk(thread_id), run_sk(run_id))
+        ending = run is not None and not RunStatus(run["status"]).is_terminal
+        if run is not None and ending and run.get("quota_slot") is not None:
+            give_back_run_slot(self._table, str(run["owner"]), int(run["quota_slot"]), run_id)
 
 
 def thread_lock_holder(table: DynamoTable, owner: str, thread_id: str) -> str | None:

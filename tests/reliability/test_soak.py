@@ -18,7 +18,11 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from assistants_core.adapters.dynamodb import DynamoAssistantRepository
+from assistants_core.adapters.dynamodb import (
+    DynamoAssistantRepository,
+    DynamoRunSlotStore,
+    DynamoTenantQuotaStore,
+)
 from assistants_core.domain.errors import InvalidRunStateError
 from assistants_core.domain.models import Run
 from assistants_core.domain.status import RunStatus
@@ -29,6 +33,7 @@ from assistants_core.schemas.threads import CreateThreadRequest
 from assistants_core.services.assistants import AssistantService
 from assistants_core.services.maintenance import RunMaintenance
 from assistants_core.services.messages import MessageService
+from assistants_core.services.quotas import TenantQuotas
 from assistants_core.services.runs import RunService
 from assistants_core.services.threads import ThreadService
 from gpu_worker.consumer import RunConsumer
@@ -127,6 +132,17 @@ def _soak(world: World, assistant_repo: DynamoAssistantRepository) -> Soak:
         clock,
         run_expiry_seconds=RUN_EXPIRY_SECONDS,
         max_message_chars=MAX_MESSAGE_CHARS,
+        # Every run holds an active-run slot (never refused: one run per thread at a time) that its end,
+        # whoever writes it, must give back.
+        admission=TenantQuotas(
+            DynamoTenantQuotaStore(world.table),
+            DynamoRunSlotStore(world.table),
+            clock,
+            requests_per_minute=0,
+            max_active_runs=THREADS,
+            max_open_streams=0,
+            stream_lease_seconds=60,
+        ),
     )
     messages = MessageService(world.messages, clock, max_message_chars=MAX_MESSAGE_CHARS)
     return Soak(world=world, assistant_id=assistant.id, messages=messages, runs=runs)
@@ -257,3 +273,5 @@ def test_soak_runs_end_terminal_with_one_reply_each_and_no_lock_left(
     runs_by_id = {run.id: run for run in stored_runs}
     for thread_id in thread_ids:
         _assert_thread_settled(world, soak, thread_id, runs_by_id)
+    assert all(run.quota_slot is not None for run in stored_runs)
+    assert DynamoRunSlotStore(world.table).held_run_slots(OWNER) == [], "active-run slot left behind"

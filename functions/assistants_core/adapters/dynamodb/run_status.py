@@ -10,16 +10,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from assistants_core.adapters.dynamodb.expressions import deserialize_item, key_of
 from assistants_core.adapters.dynamodb.items import run_sk, thread_pk
-from assistants_core.adapters.dynamodb.table import DynamoTable
-from assistants_core.adapters.errors import aws_errors
-from assistants_core.domain.errors import StorageError
+from assistants_core.adapters.dynamodb.table import MAX_BATCH_GET_KEYS, DynamoTable
 from assistants_core.domain.status import RunStatus
 from assistants_core.ports import RunSnapshot
 
-MAX_BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
-_RETRIES = 8
 _WATCHED = ("SK", "#status", "lease_owner", "expires_at", "stream_log_seq")
 
 
@@ -48,21 +43,9 @@ class DynamoRunStatusReader:
         return snapshots
 
     def _batch_get(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-        request: dict[str, Any] = {
-            "Keys": [key_of(thread_pk(thread_id), run_sk(run_id)) for thread_id, run_id in keys],
-            "ConsistentRead": True,
-            "ProjectionExpression": ", ".join(_WATCHED),
-            "ExpressionAttributeNames": {"#status": "status"},
-        }
-        items: list[dict[str, Any]] = []
-        table = self._table.table_name
-        for attempt in range(_RETRIES):
-            with aws_errors("dynamodb.batch_get_item"):
-                response = self._table.client.batch_get_item(RequestItems={table: request})
-            items += [deserialize_item(raw) for raw in response.get("Responses", {}).get(table, [])]
-            unprocessed = response.get("UnprocessedKeys", {}).get(table)
-            if not unprocessed or not unprocessed.get("Keys"):
-                return items
-            request = unprocessed
-            self._sleep(min(0.05 * 2**attempt, 1.0))
-        raise StorageError("The server had an error while processing your request.")
+        return self._table.batch_get(
+            [(thread_pk(thread_id), run_sk(run_id)) for thread_id, run_id in keys],
+            projection=_WATCHED,
+            names={"#status": "status"},
+            sleep=self._sleep,
+        )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from assistants_core.adapters.dynamodb.index_reads import indexed_items
 from assistants_core.adapters.dynamodb.items import (
     ACTIVE_RUN_PARTITION,
     ACTIVE_RUNS_INDEX,
@@ -393,11 +394,14 @@ class DynamoRunRepository:
         return step_from_item(item)
 
     def list_active_runs(self, *, limit: int = 100) -> list[Run]:
-        items = self._table.query(
+        """The non-terminal runs, soonest expiry first. GSI2 projects keys only (an update of a run that
+        keeps it in the index, a claim or a lease renewal, writes no index entry): the runs are read by key,
+        eventually consistent (every decision on them is a conditional write)."""
+        entries = self._table.query(
             partition=("GSI2PK", ACTIVE_RUN_PARTITION),
             sort_attribute="GSI2SK",
             prefix="",
             want=limit,
             index=ACTIVE_RUNS_INDEX,
         )
-        return [run_from_item(item) for item in items]
+        return [run_from_item(item) for item in indexed_items(self._table, entries)]

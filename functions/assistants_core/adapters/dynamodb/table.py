@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from assistants_core.adapters.dynamodb.expressions import (
@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 MAX_TRANSACTION_ITEMS = 100
+MAX_BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
 _BATCH_WRITE_ITEMS = 25
 _BATCH_RETRIES = 8
 # A write that lost to another request's transaction (TransactionConflictException, or a transaction
@@ -334,3 +335,40 @@ class DynamoTable:
                 time.sleep(min(0.05 * 2**attempt, 1.0))
             else:
                 raise StorageError("The server had an error while processing your request.")
+
+    def batch_get(
+        self,
+        keys: Sequence[tuple[str, str]],
+        *,
+        consistent: bool = True,
+        projection: Sequence[str] = (),
+        names: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> list[Item]:
+        """The items of ``keys`` that exist, in no particular order: one ``BatchGetItem`` per 100 keys,
+        ``projection`` (attribute names or ``names`` placeholders) when given. Keys DynamoDB leaves in
+        ``UnprocessedKeys`` (throttling, the 16 MB response cap) are asked again, backing off."""
+        items: list[Item] = []
+        for start in range(0, len(keys), MAX_BATCH_GET_KEYS):
+            request: dict[str, Any] = {
+                "Keys": [key_of(pk, sk) for pk, sk in keys[start : start + MAX_BATCH_GET_KEYS]],
+                "ConsistentRead": consistent,
+            }
+            if projection:
+                request["ProjectionExpression"] = ", ".join(projection)
+            if names:
+                request["ExpressionAttributeNames"] = dict(names)
+            for attempt in range(_BATCH_RETRIES):
+                with aws_errors("dynamodb.batch_get_item"):
+                    response = self.client.batch_get_item(RequestItems={self.table_name: request})
+                items += [
+                    deserialize_item(raw) for raw in response.get("Responses", {}).get(self.table_name, [])
+                ]
+                unprocessed = response.get("UnprocessedKeys", {}).get(self.table_name)
+                if not unprocessed or not unprocessed.get("Keys"):
+                    break
+                request = unprocessed
+                sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise StorageError("The server had an error while processing your request.")
+        return items

@@ -12,6 +12,7 @@ from typing import Any
 from assistants_core.adapters.dynamodb import vector_store_items as keys
 from assistants_core.adapters.dynamodb.expressions import key_of
 from assistants_core.adapters.dynamodb.file_items import OWNER_INDEX, file_pk
+from assistants_core.adapters.dynamodb.index_reads import indexed_items
 from assistants_core.adapters.dynamodb.table import (
     DynamoTable,
     Expression,
@@ -338,7 +339,7 @@ class DynamoVectorStoreRepository:
             want=limit,
             index=keys.INGESTING_INDEX,
         )
-        return [keys.store_file_from_item(item) for item in items]
+        return [keys.store_file_from_item(item) for item in indexed_items(self._table, items)]
 
     def stores_of_file(self, file_id: str) -> list[str]:
         items = self._table.query(

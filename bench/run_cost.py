@@ -52,6 +52,7 @@ from gpu_worker.reply_events import MIN_FLUSH_SECONDS
 from gpu_worker.wiring import build_consumer
 from infra.aws_call_counter import CallTally, counting_aws_calls
 from infra.aws_resources import load_template
+from infra.index_writes import TableIndexes
 from infra.local_stack import LocalStack
 
 API_FUNCTION = "ApiFunction"
@@ -182,8 +183,8 @@ async def measure(stack: LocalStack, arguments: argparse.Namespace, variant: Var
             await client.post("/assistants", json={"model": "scripted", "instructions": "Be brief."})
         ).json()
         with (
-            counting_aws_calls(api.clients) as api_counter,
-            counting_aws_calls(worker_clients) as worker_counter,
+            counting_aws_calls(api.clients, index_writes=TableIndexes.from_template()) as api_counter,
+            counting_aws_calls(worker_clients, index_writes=TableIndexes.from_template()) as worker_counter,
             api_counter.counting() as api_calls,
             worker_counter.counting() as worker_calls,
         ):
@@ -279,7 +280,7 @@ def cost_of(measured: Measured, arguments: argparse.Namespace, prices: Prices, *
     rows.append(["API", "lambda.Invoke", requests_per_run, requests_per_run, requests_per_run, "Lambda",
                  lambda_dollars])  # fmt: skip
     dollars = {kind: amount * prices.per_unit(kind) * 1_000_000 for kind, amount in units.items()}
-    aws_requests = sum(sum(tally.calls.values()) for tally in (measured.api, measured.worker)) / runs
+    aws_requests = sum(tally.requests() for tally in (measured.api, measured.worker)) / runs
     return Cost(rows, units, dollars, aws_requests, requests_per_run, lambda_dollars, seconds_per_request,
                 slot_extra)  # fmt: skip
 
@@ -314,7 +315,10 @@ def report(
         "flight together",
         "DynamoDB: a write = 1 WRU per started KB of each item it carries (sizes measured from the requests; "
         "updates and deletes counted as 1 KB), a read < 4 KB = 1 RRU (a Query page = 1 RRU), transactions 2 "
-        "units per item; GSI writes and TTL deletes not counted",
+        "units per item; global secondary index writes as AWS bills them (rows `<index> index writes`: the "
+        "item read before and after each successful write; entering, leaving or changing an index's "
+        "projected attributes = 1 write, changing its key = 2; 1 WRU per started KB of the entry, ALL "
+        "projection = the item; not doubled in a transaction); TTL deletes not counted (free)",
         f"Lambda: API function {memory_mb} MB (template.yaml), {cost.seconds_per_request * 1000:.1f} ms per "
         f"request on average (a plain request measured alone: {measured.request_seconds * 1000:.1f} ms, the "
         "app in-process against moto on loopback; a stream bills its whole duration); x86 GB-s price "

@@ -1,0 +1,106 @@
+"""Which global secondary index (GSI) entries one DynamoDB write writes, by AWS's documented rules, from the
+item as it was before the write and as it is after it, and the table's indexes as template.yaml defines them.
+
+The rules (DynamoDB Developer Guide, "Global secondary indexes", section "Write capacity units"): a write
+that does not affect an index writes nothing to it; otherwise
+
+- an item that enters the index (a new item with the index's key attributes, or an update that defines a
+  previously undefined key attribute) takes 1 write: the new entry is put;
+- an update that changes an index key attribute's value takes 2: the old entry is deleted, the new one put;
+- an item that leaves the index (it is deleted, or an update removes a key attribute: a sparse index) takes 1:
+  the old entry is deleted;
+- an update that changes only projected non-key attributes takes 1; one that changes none takes none.
+
+Each index write is billed like a table write: 1 unit per started KB of the index entry (its projected
+attributes: with ``ProjectionType: ALL`` the whole item). An entry replaced in place is counted at the larger
+of its two sizes, as DynamoDB bills an item a write replaces. Pure functions: ``infra.aws_call_counter`` reads
+the images around each counted write and sizes the entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from infra.aws_resources import TABLE_RESOURCE, load_template
+
+Item = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalIndex:
+    name: str
+    keys: tuple[str, ...]  # the partition key, then the sort key if the index has one
+    projected: frozenset[str] | None  # the projected non-key attributes; None: all of them (``ALL``)
+
+
+@dataclass(frozen=True, slots=True)
+class TableIndexes:
+    """A table's primary key attributes and its global secondary indexes."""
+
+    table_keys: tuple[str, ...]
+    indexes: tuple[GlobalIndex, ...]
+
+    @classmethod
+    def from_template(cls, template: Mapping[str, Any] | None = None) -> TableIndexes:
+        """The single table's keys and indexes as template.yaml (or ``template``) defines them."""
+        resource = (template or load_template())["Resources"][TABLE_RESOURCE]["Properties"]
+        return cls(
+            table_keys=_key_names(resource["KeySchema"]),
+            indexes=tuple(
+                GlobalIndex(
+                    index["IndexName"], _key_names(index["KeySchema"]), _projected(index["Projection"])
+                )
+                for index in resource.get("GlobalSecondaryIndexes", [])
+            ),
+        )
+
+    def key_of(self, item: Item) -> dict[str, Any]:
+        """The primary key of ``item``."""
+        return {name: item[name] for name in self.table_keys}
+
+    def entry(self, item: Item | None, index: GlobalIndex) -> dict[str, Any] | None:
+        """What ``index`` holds for ``item``: None when the item lacks one of the index's key attributes."""
+        if item is None or any(name not in item for name in index.keys):
+            return None
+        if index.projected is None:
+            return dict(item)
+        kept = {*self.table_keys, *index.keys, *index.projected}
+        return {name: value for name, value in item.items() if name in kept}
+
+
+def _key_names(schema: list[Mapping[str, str]]) -> tuple[str, ...]:
+    ordered = sorted(schema, key=lambda key: key["KeyType"] != "HASH")
+    return tuple(key["AttributeName"] for key in ordered)
+
+
+def _projected(projection: Mapping[str, Any]) -> frozenset[str] | None:
+    kind = projection.get("ProjectionType", "KEYS_ONLY")
+    if kind == "ALL":
+        return None
+    return frozenset(projection.get("NonKeyAttributes", [])) if kind == "INCLUDE" else frozenset()
+
+
+def index_entry_writes(
+    before: Item | None, after: Item | None, table: TableIndexes, size: Callable[[Item], int]
+) -> list[tuple[str, int]]:
+    """``(index name, bytes of the entry written)`` for each index write that turning ``before`` into
+    ``after`` takes (None: no item); ``size`` gives an entry's bytes."""
+    writes: list[tuple[str, int]] = []
+    for index in table.indexes:
+        old, new = table.entry(before, index), table.entry(after, index)
+        if old == new:  # in the index neither before nor after, or unchanged there
+            continue
+        if old is not None and new is not None:
+            if any(
+                old[name] != new[name] for name in index.keys
+            ):  # moves: the old entry deleted, the new put
+                writes += [(index.name, size(old)), (index.name, size(new))]
+            else:  # projected attributes changed in place
+                writes.append((index.name, max(size(old), size(new))))
+        elif new is not None:  # enters the index
+            writes.append((index.name, size(new)))
+        elif old is not None:  # leaves it
+            writes.append((index.name, size(old)))
+    return writes

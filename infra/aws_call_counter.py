@@ -12,10 +12,11 @@ Opt-in (``index_writes=TableIndexes.from_template()``): the writes to the table'
 that each successful DynamoDB write makes, as AWS bills them (``infra.index_writes``), recorded per index as
 the pseudo-call ``"dynamodb.<index> index writes"`` (calls: the table writes that wrote the index; items: the
 index entries written; written_kilobytes: their 1 KB units). To see them, the item each write touches is read
-before and after the call (strongly consistent ``GetItem``s on a separate client, never counted). The reads
-of one call pair up through botocore's per-call request context, so concurrent calls do not mix; a write to
-the same item by another client between a call's two reads would be counted with it. Off by default: the
-calls counted are then exactly the calls made."""
+before and after the call where the request does not tell (strongly consistent ``GetItem``s on a separate
+client, never counted; a conditional create needs no read, a put or delete no read after). The reads of one
+call pair up through botocore's per-call request context, so concurrent calls do not mix; a write to the same
+item by another client between a call's two reads would be counted with it. Off by default: the calls
+counted are then exactly the calls made."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from typing import Any
 import boto3
 
 from assistants_core.adapters.aws import AwsClients
-from infra.index_writes import TableIndexes, index_entry_writes
+from infra.index_writes import TableIndexes, WrittenItem, index_entry_writes, written_items
 
 HOOK_EVENT = "before-parameter-build"
 SERVICES = ("dynamodb", "s3", "sqs")
@@ -134,32 +135,7 @@ class CallTally:
         )
 
 
-Key = dict[str, Any]
 _WRITTEN, _BEFORE = "counted_index_writes.items", "counted_index_writes.before"
-
-
-def written_items(operation: str, params: Mapping[str, Any], table: TableIndexes) -> list[tuple[str, Key]]:
-    """``(table name, primary key)`` of each item one write call may change (a transaction's condition
-    checks change nothing)."""
-    if operation == "PutItem":
-        return [(params["TableName"], table.key_of(params["Item"]))]
-    if operation in ("UpdateItem", "DeleteItem"):
-        return [(params["TableName"], dict(params["Key"]))]
-    if operation == "BatchWriteItem":
-        return [
-            (name, table.key_of(request["PutRequest"]["Item"]) if "PutRequest" in request
-             else dict(request["DeleteRequest"]["Key"]))
-            for name, requests in params.get("RequestItems", {}).items()
-            for request in requests
-        ]  # fmt: skip
-    if operation == "TransactWriteItems":
-        entries = [next(iter(entry.items())) for entry in params.get("TransactItems", [])]
-        return [
-            (body["TableName"], table.key_of(body["Item"]) if kind == "Put" else dict(body["Key"]))
-            for kind, body in entries
-            if kind != "ConditionCheck"
-        ]
-    return []
 
 
 class IndexWriteRecorder:
@@ -181,11 +157,11 @@ class IndexWriteRecorder:
         for event, handler in self._handlers:
             client.meta.events.register(event, handler)
 
-    def _read(self, items: list[tuple[str, Key]]) -> list[Key | None]:
-        return [
-            self._reader.get_item(TableName=name, Key=key, ConsistentRead=True).get("Item")
-            for name, key in items
-        ]
+    def _read(self, item: WrittenItem) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self._reader.get_item(
+            TableName=item.table_name, Key=item.key, ConsistentRead=True
+        ).get("Item")
+        return found
 
     def _note_items(self, params: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         if model.name in _WRITE_OPERATIONS:
@@ -196,14 +172,14 @@ class IndexWriteRecorder:
 
     def _read_before(self, context: dict[str, Any], **_: Any) -> None:
         if _WRITTEN in context:
-            context[_BEFORE] = self._read(context[_WRITTEN])
+            context[_BEFORE] = [self._read(item) if item.read_before else None for item in context[_WRITTEN]]
 
     def _count(self, http_response: Any, context: dict[str, Any], **_: Any) -> None:
         """A failed write (a condition not met, a cancelled transaction) writes no index entry."""
         before = context.pop(_BEFORE, None)
         if before is None or http_response.status_code >= 300:
             return
-        after = self._read(context[_WRITTEN])
+        after = [self._read(item) if item.read_after else item.after for item in context[_WRITTEN]]
         per_index: dict[str, list[int]] = {}
         for old, new in zip(before, after, strict=True):
             for index, size in index_entry_writes(old, new, self._table, item_size):

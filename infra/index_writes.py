@@ -14,11 +14,13 @@ that does not affect an index writes nothing to it; otherwise
 Each index write is billed like a table write: 1 unit per started KB of the index entry (its projected
 attributes: with ``ProjectionType: ALL`` the whole item). An entry replaced in place is counted at the larger
 of its two sizes, as DynamoDB bills an item a write replaces. Pure functions: ``infra.aws_call_counter`` reads
-the images around each counted write and sizes the entries.
+the images around each counted write (only those the request does not tell: ``written_items``) and sizes the
+entries.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -104,3 +106,58 @@ def index_entry_writes(
         elif old is not None:  # leaves it
             writes.append((index.name, size(old)))
     return writes
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenItem:
+    """One item a write call may change, and what the request itself says about it: a put gives the item
+    after the write (``after``), a delete that there is none, and a put or update conditioned on the item
+    not existing (``attribute_not_exists`` of a key attribute, not inside an OR) that there was none before,
+    once the call succeeded. What it does not say is read (``read_before``, ``read_after``)."""
+
+    table_name: str
+    key: dict[str, Any]
+    read_before: bool = True
+    read_after: bool = True
+    after: Item | None = None
+
+
+def written_items(operation: str, params: Mapping[str, Any], table: TableIndexes) -> list[WrittenItem]:
+    """The items one write call may change (a transaction's condition checks change none)."""
+    if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        return [_written(operation.removesuffix("Item"), params["TableName"], params, table)]
+    if operation == "BatchWriteItem":
+        return [
+            _written(kind.removesuffix("Request"), name, body, table)
+            for name, requests in params.get("RequestItems", {}).items()
+            for kind, body in (next(iter(request.items())) for request in requests)
+        ]
+    if operation == "TransactWriteItems":
+        entries = (next(iter(entry.items())) for entry in params.get("TransactItems", []))
+        return [
+            _written(kind, body["TableName"], body, table)
+            for kind, body in entries
+            if kind != "ConditionCheck"
+        ]
+    return []
+
+
+def _written(kind: str, table_name: str, body: Mapping[str, Any], table: TableIndexes) -> WrittenItem:
+    """``kind``: Put, Update or Delete; ``body``: its parameters (``Item`` or ``Key``, any condition)."""
+    absent_before = _requires_absence(body, table)
+    if kind == "Put":
+        item = body["Item"]
+        return WrittenItem(table_name, table.key_of(item), not absent_before, read_after=False, after=item)
+    return WrittenItem(table_name, dict(body["Key"]), not absent_before, read_after=kind != "Delete")
+
+
+def _requires_absence(body: Mapping[str, Any], table: TableIndexes) -> bool:
+    """Whether the write's condition holds only if the item did not exist."""
+    names = body.get("ExpressionAttributeNames", {})
+    condition = re.sub(
+        r"#\w+", lambda found: names.get(found[0], found[0]), body.get("ConditionExpression", "")
+    )
+    if " OR " in condition.upper():
+        return False
+    conjuncts = {part.strip() for part in condition.replace(" and ", " AND ").split(" AND ")}
+    return any(f"attribute_not_exists({key})" in conjuncts for key in table.table_keys)

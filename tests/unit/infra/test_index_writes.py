@@ -17,7 +17,7 @@ from bench.cost_model import WRU, billed_units
 from infra import moto_dynamodb
 from infra.aws_call_counter import CallTally, counting_aws_calls, index_writes_call, item_size
 from infra.aws_resources import create_resources
-from infra.index_writes import GlobalIndex, TableIndexes, index_entry_writes
+from infra.index_writes import GlobalIndex, TableIndexes, WrittenItem, index_entry_writes, written_items
 
 TABLE_INDEXES = TableIndexes.from_template()
 GSI1, GSI2 = index_writes_call("GSI1"), index_writes_call("GSI2")
@@ -119,6 +119,50 @@ def test_updates_write_the_index_by_what_they_change(aws: tuple[AwsClients, str]
     assert _index_writes(update("THREAD#2", "SET GSI1SK = :s", {":s": {"S": "S"}}, sk="THREAD")) == {
         GSI1: (1, 1, 1)
     }
+
+
+def test_a_put_over_an_indexed_item_is_counted_from_what_it_replaced(aws: tuple[AwsClients, str]) -> None:
+    clients, table = aws
+    clients.dynamodb.put_item(TableName=table, Item=_active_run("THREAD#1"))
+    replacement = {**_key("THREAD#1"), "n": {"N": "1"}}  # no index keys: the item leaves GSI2
+    tally = _counted(clients, lambda: clients.dynamodb.put_item(TableName=table, Item=replacement))
+    assert _index_writes(tally) == {GSI2: (1, 1, 1)}
+
+
+def test_the_request_spares_the_reads_it_answers() -> None:
+    """A put says what the item is after it, a delete that it is gone, a condition that the item must not
+    exist (names substituted, not inside an OR) that it was not there before: only the rest is read."""
+    key, item = _key("T"), _active_run("T")
+    absent = {
+        "ConditionExpression": "attribute_not_exists(#p1)",
+        "ExpressionAttributeNames": {"#p1": "PK", "#p10": "x"},
+    }
+    assert written_items("PutItem", {"TableName": "t", "Item": item, **absent}, TABLE_INDEXES) == [
+        WrittenItem("t", key, read_before=False, read_after=False, after=item)
+    ]
+    assert written_items("PutItem", {"TableName": "t", "Item": item}, TABLE_INDEXES) == [
+        WrittenItem("t", key, read_before=True, read_after=False, after=item)
+    ]
+    either = {"ConditionExpression": "attribute_not_exists(PK) OR n < :n"}
+    assert written_items("UpdateItem", {"TableName": "t", "Key": key, **either}, TABLE_INDEXES) == [
+        WrittenItem("t", key, read_before=True, read_after=True)
+    ]
+    unrelated = {
+        "ConditionExpression": "attribute_not_exists(#p10)",
+        "ExpressionAttributeNames": absent["ExpressionAttributeNames"],
+    }
+    creates = {"ConditionExpression": "attribute_not_exists(SK) and :a = :a"}
+    transaction = {"TransactItems": [
+        {"Delete": {"TableName": "t", "Key": key}},
+        {"Update": {"TableName": "u", "Key": key, **creates}},
+        {"Put": {"TableName": "u", "Item": item, **unrelated}},
+        {"ConditionCheck": {"TableName": "u", "Key": key, "ConditionExpression": "attribute_exists(PK)"}},
+    ]}  # fmt: skip
+    assert written_items("TransactWriteItems", transaction, TABLE_INDEXES) == [
+        WrittenItem("t", key, read_before=True, read_after=False),
+        WrittenItem("u", key, read_before=False, read_after=True),
+        WrittenItem("u", key, read_before=True, read_after=False, after=item),
+    ]
 
 
 def test_a_failed_conditional_write_writes_no_index_entry(aws: tuple[AwsClients, str]) -> None:

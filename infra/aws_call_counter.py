@@ -8,29 +8,26 @@ otherwise) and, for writes, how many 1 KB units the written items take (DynamoDB
 started KB of the item; an item the request does not carry whole, an update or delete, counts as one KB):
 what DynamoDB bills request units on.
 
-Opt-in (``index_writes=TableIndexes.from_template()``): the writes to the table's global secondary indexes
-that each successful DynamoDB write makes, as AWS bills them (``infra.index_writes``), recorded per index as
-the pseudo-call ``"dynamodb.<index> index writes"`` (calls: the table writes that wrote the index; items: the
-index entries written; written_kilobytes: their 1 KB units). To see them, the item each write touches is read
-before and after the call where the request does not tell (strongly consistent ``GetItem``s on a separate
-client, never counted; a conditional create needs no read, a put or delete no read after). The reads of one
-call pair up through botocore's per-call request context, so concurrent calls do not mix; a write to the same
-item by another client between a call's two reads would be counted with it. Off by default: the calls
-counted are then exactly the calls made."""
+Opt-in (``index_writes=IndexWriteLog(TableIndexes.from_template())``, one log shared by the counters of all
+clients that write the table): the writes to the table's global secondary indexes that each successful
+DynamoDB write makes, as AWS bills them (``infra.index_writes``, ``infra.index_write_log``), recorded per
+index as the pseudo-call ``"dynamodb.<index> index writes"`` (calls: the table writes that wrote the
+index; items: the index entries written; written_kilobytes: their 1 KB units), worked out when a
+``counting()`` block starts or ends and when the counter closes (not while the writes run: no request is
+added to them). Off by default: the calls counted are then exactly the calls made."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
-
-import boto3
+from typing import TYPE_CHECKING, Any
 
 from assistants_core.adapters.aws import AwsClients
-from infra.index_writes import TableIndexes, WrittenItem, index_entry_writes, written_items
+
+if TYPE_CHECKING:
+    from infra.index_write_log import IndexWriteLog
 
 HOOK_EVENT = "before-parameter-build"
 SERVICES = ("dynamodb", "s3", "sqs")
@@ -92,6 +89,10 @@ def write_kilobytes(operation: str, params: Mapping[str, Any]) -> int:
     return sum(-(-item_size(entry["Item"]) // _KB) if "Item" in entry else 1 for entry in entries)
 
 
+def write_operation(operation: str) -> bool:
+    return operation in _WRITE_OPERATIONS
+
+
 def index_writes_call(index: str) -> str:
     """The pseudo-call under which the writes to global secondary index ``index`` are counted."""
     return f"dynamodb.{index} {INDEX_WRITES}"
@@ -135,72 +136,11 @@ class CallTally:
         )
 
 
-_WRITTEN, _BEFORE = "counted_index_writes.items", "counted_index_writes.before"
-
-
-class IndexWriteRecorder:
-    """Counts the global-secondary-index writes of one DynamoDB client's successful writes into ``tally``,
-    reading each written item before and after the call with ``reader`` (by default a new client of the same
-    endpoint, region and configuration)."""
-
-    def __init__(self, client: Any, table: TableIndexes, tally: CallTally, reader: Any = None) -> None:
-        self._client, self._table, self._tally = client, table, tally
-        self._tally_lock = threading.Lock()  # writes from many threads: no count lost
-        self._reader = reader or boto3.session.Session(region_name=client.meta.region_name).client(
-            "dynamodb", endpoint_url=client.meta.endpoint_url, config=client.meta.config
-        )
-        self._handlers = (
-            ("before-parameter-build.dynamodb", self._note_items),
-            ("before-call.dynamodb", self._read_before),  # after validation, before the request (and retries)
-            ("after-call.dynamodb", self._count),
-        )
-        for event, handler in self._handlers:
-            client.meta.events.register(event, handler)
-
-    def _read(self, item: WrittenItem) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = self._reader.get_item(
-            TableName=item.table_name, Key=item.key, ConsistentRead=True
-        ).get("Item")
-        return found
-
-    def _note_items(self, params: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        if model.name in _WRITE_OPERATIONS:
-            try:
-                context[_WRITTEN] = written_items(model.name, params, self._table)
-            except (KeyError, StopIteration):  # malformed: DynamoDB rejects it (botocore or the service)
-                return
-
-    def _read_before(self, context: dict[str, Any], **_: Any) -> None:
-        if _WRITTEN in context:
-            context[_BEFORE] = [self._read(item) if item.read_before else None for item in context[_WRITTEN]]
-
-    def _count(self, http_response: Any, context: dict[str, Any], **_: Any) -> None:
-        """A failed write (a condition not met, a cancelled transaction) writes no index entry."""
-        before = context.pop(_BEFORE, None)
-        if before is None or http_response.status_code >= 300:
-            return
-        after = [self._read(item) if item.read_after else item.after for item in context[_WRITTEN]]
-        per_index: dict[str, list[int]] = {}
-        for old, new in zip(before, after, strict=True):
-            for index, size in index_entry_writes(old, new, self._table, item_size):
-                per_index.setdefault(index, []).append(size)
-        with self._tally_lock:
-            for index, sizes in per_index.items():
-                name = index_writes_call(index)
-                self._tally.calls[name] += 1
-                self._tally.items[name] += len(sizes)
-                self._tally.written_kilobytes[name] += sum(-(-size // _KB) or 1 for size in sizes)
-
-    def close(self) -> None:
-        for event, handler in self._handlers:
-            self._client.meta.events.unregister(event, handler)
-
-
 class AwsCallCounter:
     """Registers on the given clients' event systems until ``close()``; with ``index_writes``, also counts
-    the global-secondary-index writes of the DynamoDB client's writes (``IndexWriteRecorder``)."""
+    the global-secondary-index writes of the DynamoDB client's writes (``IndexWriteLog``)."""
 
-    def __init__(self, clients: AwsClients, index_writes: TableIndexes | None = None) -> None:
+    def __init__(self, clients: AwsClients, index_writes: IndexWriteLog | None = None) -> None:
         self.tally = CallTally()
         self._registered: list[tuple[Any, Callable[..., None]]] = []
         for service in SERVICES:
@@ -208,11 +148,15 @@ class AwsCallCounter:
             recorder = self._recorder(service)
             client.meta.events.register(HOOK_EVENT, recorder)
             self._registered.append((client, recorder))
-        self._index_writes = (
-            IndexWriteRecorder(clients.dynamodb, index_writes, self.tally)
-            if index_writes is not None
-            else None
+        self._index_writes = index_writes
+        self._detach_index_writes = (
+            index_writes.attach(clients.dynamodb, self.tally) if index_writes else None
         )
+
+    def settle(self) -> None:
+        """Count the index writes of the writes made so far (index-write mode; nothing otherwise)."""
+        if self._index_writes is not None:
+            self._index_writes.settle()
 
     def _recorder(self, service: str) -> Callable[..., None]:
         def record(params: Mapping[str, Any], model: Any, **kwargs: Any) -> None:
@@ -226,11 +170,13 @@ class AwsCallCounter:
     @contextmanager
     def counting(self) -> Iterator[CallTally]:
         """The calls made inside the block (the tally is filled when the block ends)."""
+        self.settle()
         before = self.tally.copy()
         result = CallTally()
         try:
             yield result
         finally:
+            self.settle()
             result.add(self.tally.since(before))
 
     def measure(self, action: Callable[[], Any]) -> tuple[Any, Counter[str]]:
@@ -243,14 +189,15 @@ class AwsCallCounter:
         for client, recorder in self._registered:
             client.meta.events.unregister(HOOK_EVENT, recorder)
         self._registered.clear()
-        if self._index_writes is not None:
-            self._index_writes.close()
-            self._index_writes = None
+        if self._detach_index_writes is not None:
+            self.settle()
+            self._detach_index_writes()
+            self._detach_index_writes = self._index_writes = None
 
 
 @contextmanager
 def counting_aws_calls(
-    clients: AwsClients, *, index_writes: TableIndexes | None = None
+    clients: AwsClients, *, index_writes: IndexWriteLog | None = None
 ) -> Iterator[AwsCallCounter]:
     counter = AwsCallCounter(clients, index_writes)
     try:

@@ -161,3 +161,19 @@ def _requires_absence(body: Mapping[str, Any], table: TableIndexes) -> bool:
         return False
     conjuncts = {part.strip() for part in condition.replace(" and ", " AND ").split(" AND ")}
     return any(f"attribute_not_exists({key})" in conjuncts for key in table.table_keys)
+
+
+def replayed_update(body: Mapping[str, Any], table_name: str) -> dict[str, Any]:
+    """``UpdateItem`` parameters that apply ``body``'s update (an ``UpdateItem`` call's or a transaction's
+    ``Update``) to the same key in ``table_name``, without its condition: the placeholders only the condition
+    used are left out (DynamoDB rejects unused ones)."""
+    update = body["UpdateExpression"]
+    used = set(re.findall(r"[#:]\w+", update))
+    replay: dict[str, Any] = {"TableName": table_name, "Key": body["Key"], "UpdateExpression": update}
+    for field in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+        kept = {
+            placeholder: value for placeholder, value in body.get(field, {}).items() if placeholder in used
+        }
+        if kept:
+            replay[field] = kept
+    return replay

@@ -17,6 +17,7 @@ from bench.cost_model import WRU, billed_units
 from infra import moto_dynamodb
 from infra.aws_call_counter import CallTally, counting_aws_calls, index_writes_call, item_size
 from infra.aws_resources import create_resources
+from infra.index_write_log import IndexWriteLog
 from infra.index_writes import GlobalIndex, TableIndexes, WrittenItem, index_entry_writes, written_items
 
 TABLE_INDEXES = TableIndexes.from_template()
@@ -55,8 +56,8 @@ def _update(
 
 def _counted(clients: AwsClients, action: Any, *, index_writes: bool = True) -> CallTally:
     """What the counter records while ``action()`` runs (with the index-write mode on or off)."""
-    indexes = TABLE_INDEXES if index_writes else None
-    with counting_aws_calls(clients, index_writes=indexes) as counter, counter.counting() as tally:
+    log = IndexWriteLog(TABLE_INDEXES) if index_writes else None
+    with counting_aws_calls(clients, index_writes=log) as counter, counter.counting() as tally:
         action()
     return tally
 
@@ -251,10 +252,47 @@ def test_the_default_mode_counts_only_the_calls_made(aws: tuple[AwsClients, str]
     tally = _counted(clients, writes, index_writes=False)
     assert dict(tally.calls) == {"dynamodb.PutItem": 1, "dynamodb.UpdateItem": 1}
     assert dict(tally.written_kilobytes) == {"dynamodb.PutItem": 1, "dynamodb.UpdateItem": 1}
-    with counting_aws_calls(clients, index_writes=TABLE_INDEXES) as closed:
+    with counting_aws_calls(clients, index_writes=IndexWriteLog(TABLE_INDEXES)) as closed:
         pass
     clients.dynamodb.put_item(TableName=table, Item=_active_run("THREAD#2"))
     assert not closed.tally.calls  # closed: its hooks are gone
+
+
+def test_writes_are_not_slowed_by_reads_and_each_client_counts_its_own(aws: tuple[AwsClients, str]) -> None:
+    """Two clients share one log (as the API and the worker in bench.run_cost): while they write, only an
+    item the log has not seen and the request does not say was absent is read, once; the rest is worked out
+    when the counting ends, in each writer's tally (a conditional update replayed without its condition)."""
+    clients, table = aws
+    clients.dynamodb.put_item(TableName=table, Item={**_key("THREAD#1", "THREAD"), "n": {"N": "1"}})
+    session = boto3.session.Session(region_name="us-east-1")
+    worker = AwsClients(dynamodb=session.client("dynamodb"), s3=clients.s3, sqs=clients.sqs)
+    reader, reads = session.client("dynamodb"), CallTally()
+    reader.meta.events.register("before-parameter-build", lambda model, **_: reads.calls.update([model.name]))
+    log = IndexWriteLog(TABLE_INDEXES, reader=reader)
+    create = {"ConditionExpression": "attribute_not_exists(#pk)", "ExpressionAttributeNames": {"#pk": "PK"}}
+    busy = {
+        "ConditionExpression": "attribute_exists(PK) AND (attribute_not_exists(#c) OR #c < :max)",
+        "ExpressionAttributeNames": {"#c": "n"},
+    }
+    with (
+        counting_aws_calls(clients, index_writes=log) as api_counter,
+        counting_aws_calls(worker, index_writes=log) as worker_counter,
+        api_counter.counting() as api,
+        worker_counter.counting() as work,
+    ):
+        clients.dynamodb.put_item(TableName=table, Item=_active_run("THREAD#1"), **create)
+        clients.dynamodb.update_item(
+            **_update(table, _key("THREAD#1", "THREAD"), "SET n = :n", {":n": {"N": "2"}})
+        )
+        values = {":k": {"S": "0002"}, ":max": {"N": "9"}}
+        worker.dynamodb.update_item(**_update(table, _key("THREAD#1"), "SET GSI2SK = :k", values), **busy)
+        worker.dynamodb.update_item(**_update(table, _key("THREAD#1"), "REMOVE GSI2PK"))
+        assert dict(reads.calls) == {"GetItem": 1}  # the thread item, seen for the first time
+        assert _index_writes(api) == _index_writes(work) == {}  # not worked out yet
+    assert _index_writes(api) == {GSI2: (1, 1, 1)}
+    assert _index_writes(work) == {GSI2: (2, 3, 3)}
+    assert "DeleteTable" in reads.calls  # the scratch table is gone
+    assert table + "-index-replay" not in clients.dynamodb.list_tables()["TableNames"]
 
 
 def test_concurrent_writes_each_count_their_own_items(aws: tuple[AwsClients, str]) -> None:

@@ -13,9 +13,8 @@ that does not affect an index writes nothing to it; otherwise
 
 Each index write is billed like a table write: 1 unit per started KB of the index entry (its projected
 attributes: with ``ProjectionType: ALL`` the whole item). An entry replaced in place is counted at the larger
-of its two sizes, as DynamoDB bills an item a write replaces. Pure functions: ``infra.aws_call_counter`` reads
-the images around each counted write (only those the request does not tell: ``written_items``) and sizes the
-entries.
+of its two sizes, as DynamoDB bills an item a write replaces. Pure functions; ``infra.index_write_log``
+finds the images (from the requests, one first read of an item, and updates replayed) and sizes the entries.
 """
 
 from __future__ import annotations
@@ -113,7 +112,8 @@ class WrittenItem:
     """One item a write call may change, and what the request itself says about it: a put gives the item
     after the write (``after``), a delete that there is none, and a put or update conditioned on the item
     not existing (``attribute_not_exists`` of a key attribute, not inside an OR) that there was none before,
-    once the call succeeded. What it does not say is read (``read_before``, ``read_after``)."""
+    once the call succeeded. What it does not say has to be found otherwise (``read_before``: the item before,
+    ``read_after``: after, an update's result)."""
 
     table_name: str
     key: dict[str, Any]

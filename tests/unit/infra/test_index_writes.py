@@ -1,22 +1,26 @@
-"""Global-secondary-index writes counted as AWS bills them (infra/index_writes.py and the opt-in mode of
-infra/aws_call_counter.py), on the template's table in moto: GSI1 and GSI2, both ``ProjectionType: ALL``."""
+"""Global-secondary-index writes counted as AWS bills them (infra/index_writes.py, infra/index_write_log.py,
+the opt-in mode of infra/aws_call_counter.py), on the template's table in moto: GSI1 and GSI2, both
+``ProjectionType: ALL``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from assistants_core.adapters.aws import AwsClients
 from bench.cost_model import WRU, billed_units
-from infra import moto_dynamodb
-from infra.aws_call_counter import CallTally, counting_aws_calls, index_writes_call, item_size
-from infra.aws_resources import create_resources
+from infra.aws_call_counter import (
+    CallTally,
+    counting_aws_calls,
+    index_writes_call,
+    is_index_writes,
+    item_size,
+)
+from infra.aws_resources import ResourceNames
 from infra.index_write_log import IndexWriteLog
 from infra.index_writes import GlobalIndex, TableIndexes, WrittenItem, index_entry_writes, written_items
 
@@ -25,16 +29,9 @@ GSI1, GSI2 = index_writes_call("GSI1"), index_writes_call("GSI2")
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[AwsClients, str]]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    moto_dynamodb.install()
-    with mock_aws():
-        session = boto3.session.Session(region_name="us-east-1")
-        clients = AwsClients(
-            dynamodb=session.client("dynamodb"), s3=session.client("s3"), sqs=session.client("sqs")
-        )
-        yield clients, create_resources(clients, prefix="index-writes").table_name
+def aws(aws_clients: AwsClients, aws_resources: ResourceNames) -> tuple[AwsClients, str]:
+    """moto clients (tests/conftest.py) and the template's table."""
+    return aws_clients, aws_resources.table_name
 
 
 def _key(pk: str, sk: str = "RUN") -> dict[str, Any]:
@@ -67,7 +64,7 @@ def _index_writes(tally: CallTally) -> dict[str, tuple[int, int, int]]:
     return {
         name: (tally.calls[name], tally.items[name], tally.written_kilobytes[name])
         for name in tally.calls
-        if name.endswith("index writes")
+        if is_index_writes(name)
     }
 
 
@@ -264,7 +261,7 @@ def test_writes_are_not_slowed_by_reads_and_each_client_counts_its_own(aws: tupl
     when the counting ends, in each writer's tally (a conditional update replayed without its condition)."""
     clients, table = aws
     clients.dynamodb.put_item(TableName=table, Item={**_key("THREAD#1", "THREAD"), "n": {"N": "1"}})
-    session = boto3.session.Session(region_name="us-east-1")
+    session = boto3.session.Session(region_name=clients.dynamodb.meta.region_name)
     worker = AwsClients(dynamodb=session.client("dynamodb"), s3=clients.s3, sqs=clients.sqs)
     reader, reads = session.client("dynamodb"), CallTally()
     reader.meta.events.register("before-parameter-build", lambda model, **_: reads.calls.update([model.name]))

@@ -3,12 +3,17 @@
 Billing assumptions (stated by ``run_cost.py`` in its output): a write bills one WRU per started KB of each
 item it carries (``infra.aws_call_counter.write_kilobytes``; updates and deletes count as 1 KB) and every
 item or query page read is under 4 KB (1 RRU, strongly consistent); transactional
-reads and writes cost 2 units per item; SQS bills each call as one request (every payload < 64 KB); S3 bills
-PUT/COPY/POST/LIST and GET/HEAD per 1,000 requests; Lambda bills per request and per GB-second."""
+reads and writes cost 2 units per item; a global-secondary-index write (counted in
+``infra.aws_call_counter``'s index-write mode) is billed like a table write, 1 WRU per started KB of the
+index entry, not doubled inside a transaction (the doubling is the table item's prepare and commit; the
+indexes are updated once, after the commit); SQS bills each call as one request (every payload < 64 KB);
+S3 bills PUT/COPY/POST/LIST and GET/HEAD per 1,000 requests; Lambda bills per request and per GB-second."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from infra.aws_call_counter import is_index_writes
 
 MILLION = 1_000_000
 DYNAMODB_READ_RRU_PER_ITEM = {"GetItem": 1, "Query": 1, "Scan": 1, "BatchGetItem": 1, "TransactGetItems": 2}
@@ -70,6 +75,8 @@ def billed_units(call_name: str, calls: float, items: float, written_kilobytes: 
     """``(unit kind, amount)`` billed for ``calls`` calls of ``"<service>.<Operation>"`` touching ``items``
     items in all, writes carrying ``written_kilobytes`` 1 KB units."""
     service, operation = call_name.split(".", 1)
+    if is_index_writes(call_name):
+        return WRU, written_kilobytes
     if service == "dynamodb":
         if operation in DYNAMODB_READ_RRU_PER_ITEM:
             return RRU, items * DYNAMODB_READ_RRU_PER_ITEM[operation]

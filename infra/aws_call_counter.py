@@ -6,7 +6,15 @@ Besides ``"<service>.<Operation>"`` call counts it records how many items each c
 ``TransactWriteItems`` / ``TransactGetItems``, the requests of a ``BatchWriteItem`` / ``BatchGetItem``; 1
 otherwise) and, for writes, how many 1 KB units the written items take (DynamoDB bills a write one unit per
 started KB of the item; an item the request does not carry whole, an update or delete, counts as one KB):
-what DynamoDB bills request units on."""
+what DynamoDB bills request units on.
+
+Opt-in (``index_writes=IndexWriteLog(TableIndexes.from_template())``, one log shared by the counters of all
+clients that write the table): the writes to the table's global secondary indexes that each successful
+DynamoDB write makes, as AWS bills them (``infra.index_writes``, ``infra.index_write_log``), recorded per
+index as the pseudo-call ``"dynamodb.<index> index writes"`` (calls: the table writes that wrote the
+index; items: the index entries written; written_kilobytes: their 1 KB units), worked out when a
+``counting()`` block starts or ends and when the counter closes (not while the writes run: no request is
+added to them). Off by default: the calls counted are then exactly the calls made."""
 
 from __future__ import annotations
 
@@ -14,9 +22,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistants_core.adapters.aws import AwsClients
+
+if TYPE_CHECKING:
+    from infra.index_write_log import IndexWriteLog
 
 HOOK_EVENT = "before-parameter-build"
 SERVICES = ("dynamodb", "s3", "sqs")
@@ -35,6 +46,7 @@ def items_touched(operation: str, params: Mapping[str, Any]) -> int:
 
 _KB = 1024
 _WRITE_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+INDEX_WRITES = "index writes"
 
 
 def attribute_size(value: Mapping[str, Any]) -> int:
@@ -77,6 +89,19 @@ def write_kilobytes(operation: str, params: Mapping[str, Any]) -> int:
     return sum(-(-item_size(entry["Item"]) // _KB) if "Item" in entry else 1 for entry in entries)
 
 
+def write_operation(operation: str) -> bool:
+    return operation in _WRITE_OPERATIONS
+
+
+def index_writes_call(index: str) -> str:
+    """The pseudo-call under which the writes to global secondary index ``index`` are counted."""
+    return f"dynamodb.{index} {INDEX_WRITES}"
+
+
+def is_index_writes(call_name: str) -> bool:
+    return call_name.startswith("dynamodb.") and call_name.endswith(" " + INDEX_WRITES)
+
+
 def per_service(calls: Mapping[str, int], service: str) -> int:
     """Calls of one service (``"dynamodb"``, ``"s3"``, ``"sqs"``) in a ``"<service>.<Operation>"`` count."""
     return sum(count for name, count in calls.items() if name.startswith(service + "."))
@@ -89,6 +114,10 @@ class CallTally:
     calls: Counter[str] = field(default_factory=Counter)
     items: Counter[str] = field(default_factory=Counter)
     written_kilobytes: Counter[str] = field(default_factory=Counter)
+
+    def requests(self) -> int:
+        """AWS requests made: the calls, without the index-write pseudo-calls."""
+        return sum(count for name, count in self.calls.items() if not is_index_writes(name))
 
     def add(self, other: CallTally) -> None:
         self.calls.update(other.calls)
@@ -108,9 +137,10 @@ class CallTally:
 
 
 class AwsCallCounter:
-    """Registers on the given clients' event systems until ``close()``."""
+    """Registers on the given clients' event systems until ``close()``; with ``index_writes``, also counts
+    the global-secondary-index writes of the DynamoDB client's writes (``IndexWriteLog``)."""
 
-    def __init__(self, clients: AwsClients) -> None:
+    def __init__(self, clients: AwsClients, index_writes: IndexWriteLog | None = None) -> None:
         self.tally = CallTally()
         self._registered: list[tuple[Any, Callable[..., None]]] = []
         for service in SERVICES:
@@ -118,6 +148,15 @@ class AwsCallCounter:
             recorder = self._recorder(service)
             client.meta.events.register(HOOK_EVENT, recorder)
             self._registered.append((client, recorder))
+        self._index_writes = index_writes
+        self._detach_index_writes = (
+            index_writes.attach(clients.dynamodb, self.tally) if index_writes else None
+        )
+
+    def settle(self) -> None:
+        """Count the index writes of the writes made so far (index-write mode; nothing otherwise)."""
+        if self._index_writes is not None:
+            self._index_writes.settle()
 
     def _recorder(self, service: str) -> Callable[..., None]:
         def record(params: Mapping[str, Any], model: Any, **kwargs: Any) -> None:
@@ -131,11 +170,13 @@ class AwsCallCounter:
     @contextmanager
     def counting(self) -> Iterator[CallTally]:
         """The calls made inside the block (the tally is filled when the block ends)."""
+        self.settle()
         before = self.tally.copy()
         result = CallTally()
         try:
             yield result
         finally:
+            self.settle()
             result.add(self.tally.since(before))
 
     def measure(self, action: Callable[[], Any]) -> tuple[Any, Counter[str]]:
@@ -148,11 +189,17 @@ class AwsCallCounter:
         for client, recorder in self._registered:
             client.meta.events.unregister(HOOK_EVENT, recorder)
         self._registered.clear()
+        if self._detach_index_writes is not None:
+            self.settle()
+            self._detach_index_writes()
+            self._detach_index_writes = self._index_writes = None
 
 
 @contextmanager
-def counting_aws_calls(clients: AwsClients) -> Iterator[AwsCallCounter]:
-    counter = AwsCallCounter(clients)
+def counting_aws_calls(
+    clients: AwsClients, *, index_writes: IndexWriteLog | None = None
+) -> Iterator[AwsCallCounter]:
+    counter = AwsCallCounter(clients, index_writes)
     try:
         yield counter
     finally:

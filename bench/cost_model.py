@@ -48,7 +48,8 @@ class Prices:
     s3_put_per_thousand: float = 0.005
     s3_get_per_thousand: float = 0.0004
     lambda_per_million_requests: float = 0.20
-    lambda_per_gb_second: float = 0.0000166667
+    lambda_per_gb_second: float = 0.0000166667  # x86_64
+    lambda_per_gb_second_arm64: float = 0.0000133334
 
     def per_unit(self, kind: str) -> float:
         """USD for one unit of ``kind`` (one of the unit names above)."""
@@ -67,7 +68,8 @@ class Prices:
             f"${self.dynamodb_per_million_rru}/M RRU; "
             f"SQS standard ${self.sqs_per_million_requests}/M requests; "
             f"S3 ${self.s3_put_per_thousand}/1000 PUT, ${self.s3_get_per_thousand}/1000 GET; "
-            f"Lambda ${self.lambda_per_million_requests}/M requests + ${self.lambda_per_gb_second}/GB-s"
+            f"Lambda ${self.lambda_per_million_requests}/M requests + ${self.lambda_per_gb_second}/GB-s "
+            f"(x86_64), ${self.lambda_per_gb_second_arm64}/GB-s (arm64)"
         )
 
 
@@ -91,7 +93,11 @@ def billed_units(call_name: str, calls: float, items: float, written_kilobytes: 
     return FREE, 0.0
 
 
-def lambda_cost(requests: float, seconds_per_request: float, memory_mb: int, prices: Prices) -> float:
-    """USD for ``requests`` invocations of ``seconds_per_request`` each at ``memory_mb``."""
+def lambda_cost(
+    requests: float, seconds_per_request: float, memory_mb: int, prices: Prices, *, arm64: bool = False
+) -> float:
+    """USD for ``requests`` invocations of ``seconds_per_request`` each at ``memory_mb`` (on Graviton when
+    ``arm64``)."""
     gb_seconds = requests * seconds_per_request * memory_mb / 1024
-    return requests * prices.lambda_per_million_requests / MILLION + gb_seconds * prices.lambda_per_gb_second
+    per_gb_second = prices.lambda_per_gb_second_arm64 if arm64 else prices.lambda_per_gb_second
+    return requests * prices.lambda_per_million_requests / MILLION + gb_seconds * per_gb_second

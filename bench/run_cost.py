@@ -53,6 +53,7 @@ from infra.index_writes import TableIndexes
 from infra.local_stack import LocalStack
 
 API_FUNCTION = "ApiFunction"
+STREAM_FUNCTION = "StreamFunction"  # StreamingApiUrl: a stream: true request is served there
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,23 @@ class Measured:
     quotas: bool = False
 
 
-def api_memory_mb() -> int:
-    memory: int = load_template()["Resources"][API_FUNCTION]["Properties"]["MemorySize"]
-    return memory
+@dataclass(frozen=True)
+class FunctionConfig:
+    memory_mb: int
+    arm64: bool
+
+    def describe(self) -> str:
+        return f"{self.memory_mb} MB, {'arm64' if self.arm64 else 'x86_64'}"
+
+
+def function_config(name: str) -> FunctionConfig:
+    """A Lambda function's memory and architecture as template.yaml deploys it (Globals included)."""
+    template = load_template()
+    properties = {
+        **template.get("Globals", {}).get("Function", {}),
+        **template["Resources"][name]["Properties"],
+    }
+    return FunctionConfig(int(properties["MemorySize"]), "arm64" in properties.get("Architectures", []))
 
 
 async def _request(
@@ -263,9 +278,21 @@ def cost_of(measured: Measured, arguments: argparse.Namespace, prices: Prices, *
             )
     requests_per_run = measured.api_requests / runs
     streams = runs if streamed else 0
-    plain_seconds = (measured.api_requests - streams) * measured.request_seconds
-    seconds_per_request = (plain_seconds + measured.stream_seconds) / measured.api_requests
-    lambda_dollars = lambda_cost(requests_per_run * 1_000_000, seconds_per_request, api_memory_mb(), prices)
+    plain_requests = measured.api_requests - streams
+    seconds_per_request = (plain_requests * measured.request_seconds + measured.stream_seconds) / (
+        measured.api_requests
+    )
+    api, stream = function_config(API_FUNCTION), function_config(STREAM_FUNCTION)
+    per_million_runs = 1_000_000 / runs
+    lambda_dollars = lambda_cost(
+        plain_requests * per_million_runs, measured.request_seconds, api.memory_mb, prices, arm64=api.arm64
+    ) + lambda_cost(
+        streams * per_million_runs,
+        measured.stream_seconds / max(streams, 1),
+        stream.memory_mb,
+        prices,
+        arm64=stream.arm64,
+    )
     rows.append(["API", "lambda.Invoke", requests_per_run, requests_per_run, requests_per_run, "Lambda",
                  lambda_dollars])  # fmt: skip
     dollars = {kind: amount * prices.per_unit(kind) * 1_000_000 for kind, amount in units.items()}
@@ -277,7 +304,7 @@ def report(
     measured: Measured, cost: Cost, arguments: argparse.Namespace, prices: Prices, *, streamed: bool
 ) -> str:
     runs = arguments.runs
-    memory_mb, requests_per_run = api_memory_mb(), cost.api_requests
+    requests_per_run = cost.api_requests
     summary: list[list[object]] = [
         [kind, amount, cost.dollars[kind]] for kind, amount in sorted(cost.units.items())
     ]
@@ -307,10 +334,15 @@ def report(
         "each written item's images before and after, worked out after the runs: entering, leaving or "
         "changing an index's projected attributes = 1 write, changing its key = 2; 1 WRU per started KB of "
         "the entry, ALL projection = the item; not doubled in a transaction); TTL deletes not counted (free)",
-        f"Lambda: API function {memory_mb} MB (template.yaml), {cost.seconds_per_request * 1000:.1f} ms per "
-        f"request on average (a plain request measured alone: {measured.request_seconds * 1000:.1f} ms, the "
-        "app in-process against moto on loopback; a stream bills its whole duration); x86 GB-s price "
-        "(arm64 is 20% lower)",
+        f"Lambda (template.yaml): plain requests on {API_FUNCTION} "
+        f"({function_config(API_FUNCTION).describe()}), {measured.request_seconds * 1000:.1f} ms each "
+        "(measured alone, the app in-process against moto on loopback)"
+        + (
+            f"; streams on {STREAM_FUNCTION} ({function_config(STREAM_FUNCTION).describe()}), each billed "
+            f"for its whole duration, {measured.stream_seconds / arguments.runs * 1000:.0f} ms on average"
+            if streamed
+            else ""
+        ),
         f"prices: {prices.describe()}",
     ]
     if measured.quotas:

@@ -89,6 +89,7 @@ def test_prices_per_unit_and_lambda_cost() -> None:
     assert prices.per_unit(S3_PUTS) * 1000 == pytest.approx(0.005)
     # 1M requests of 100 ms at 1024 MB: $0.20 + 100,000 GB-s x $0.0000166667
     assert lambda_cost(1_000_000, 0.1, 1024, prices) == pytest.approx(0.20 + 1.66667)
+    assert lambda_cost(1_000_000, 0.1, 1024, prices, arm64=True) == pytest.approx(0.20 + 1.33334)
     assert "us-east-1" in prices.describe()
 
 

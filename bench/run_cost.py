@@ -1,7 +1,7 @@
 """Control-plane cost of one completed run, not streamed and streamed, side by side: DynamoDB / SQS / S3
 requests counted, priced per 1M runs.
 
-    PYTHONPATH=functions:. .venv/bin/python -m bench.run_cost [--runs 24] [--concurrency 8] [--polls 3]
+    PYTHONPATH=functions:. .venv/bin/python -m bench.run_cost [--runs 24] [--concurrency 8] [--api-instances 2] [--polls 3]
         [--reply-tokens 64] [--tokens-per-second 50]
 
 On the local stack's moto (``infra.local_stack.start_local_stack(worker=False)``), ``--concurrency`` clients
@@ -9,7 +9,8 @@ at a time, each: creates a thread with one user message (1 request), creates a r
 - not streamed: polls the run ``--polls`` times once it is done, or
 - streamed: creates it with ``stream: true`` and reads the stream to its end (the API's stream reader polls
   the run's event log meanwhile),
-and lists the thread's messages once. ONE worker wired as in production (``build_consumer``, the scripted
+and lists the thread's messages once (each run's requests go to one of ``--api-instances`` API instances in
+turn, each with its own quota state). ONE worker wired as in production (``build_consumer``, the scripted
 engine, ``--reply-tokens`` tokens at ``--tokens-per-second``) serves them: long-polls, claims, watches all
 its runs with one batched read per interval, generates, writes stream events only for the streamed runs,
 finishes each run in one transaction and deletes messages in batches. The API runs in this process on its
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -177,7 +179,9 @@ async def measure(stack: LocalStack, arguments: argparse.Namespace, variant: Var
     """``--runs`` runs, ``--concurrency`` clients at a time, on one production-wired worker."""
     measured, streamed = Measured(quotas=variant.quotas), variant.streamed
     quotas = DEFAULT_QUOTAS if variant.quotas else NO_QUOTAS
-    api = build_dependencies(api_settings(stack, **quotas))
+    # Several API instances (Lambda runs many): each counts its own request blocks and draws its runs'
+    # active-run slots knowing only its own; a run's requests all go to one of them, in turn.
+    apis = [build_dependencies(api_settings(stack, **quotas)) for _ in range(arguments.api_instances)]
     settings = worker_settings(
         stack,
         "scripted",
@@ -194,16 +198,24 @@ async def measure(stack: LocalStack, arguments: argparse.Namespace, variant: Var
     )
     consumer = build_consumer(settings, engine, worker_id="bench-cost", clients=worker_clients)
     index_writes = IndexWriteLog(TableIndexes.from_template())  # both sides write the same items
-    async with in_process_client(stack, create_app(api)) as client:
+    async with contextlib.AsyncExitStack() as exits:
+        instances = [
+            await exits.enter_async_context(in_process_client(stack, create_app(api))) for api in apis
+        ]
+        client = instances[0]
         assistant = (
             await client.post("/assistants", json={"model": "scripted", "instructions": "Be brief."})
         ).json()
-        with (
-            counting_aws_calls(api.clients, index_writes=index_writes) as api_counter,
-            counting_aws_calls(worker_clients, index_writes=index_writes) as worker_counter,
-            api_counter.counting() as api_calls,
-            worker_counter.counting() as worker_calls,
-        ):
+        with contextlib.ExitStack() as counting:
+            api_counters = [
+                counting.enter_context(counting_aws_calls(api.clients, index_writes=index_writes))
+                for api in apis
+            ]
+            worker_counter = counting.enter_context(
+                counting_aws_calls(worker_clients, index_writes=index_writes)
+            )
+            api_calls = [counting.enter_context(counter.counting()) for counter in api_counters]
+            worker_calls = counting.enter_context(worker_counter.counting())
             consuming = asyncio.create_task(consumer.run_forever())
             try:
                 for start in range(0, arguments.runs, arguments.concurrency):
@@ -214,7 +226,7 @@ async def measure(stack: LocalStack, arguments: argparse.Namespace, variant: Var
 
                     clients = [
                         _one_run(
-                            client,
+                            instances[index % len(instances)],
                             measured,
                             assistant["id"],
                             index,
@@ -228,7 +240,8 @@ async def measure(stack: LocalStack, arguments: argparse.Namespace, variant: Var
             finally:
                 consumer.stop()
                 await consuming
-        measured.api.add(api_calls)
+        for calls in api_calls:
+            measured.api.add(calls)
         measured.worker.add(worker_calls)
         measured.request_seconds = await calibrate(client, f"/assistants/{assistant['id']}")
     return measured
@@ -350,9 +363,9 @@ def report(
             f"quotas on, at the defaults ({DEFAULT_QUOTAS['tenant_requests_per_minute']} requests/min, "
             f"{DEFAULT_QUOTAS['tenant_max_active_runs']} active runs): the request counter is one UpdateItem "
             "per block of 10 requests an API instance takes; a run's active-run slot is one more item in its "
-            "create transaction and one more in its terminal transaction, no request of its own. One API "
-            "instance here: with several, a create that draws a slot another instance holds (chance: the "
-            "slots others hold / the limit) adds one refused transaction and one Query"
+            "create transaction and one more in its terminal transaction, no request of its own; a create "
+            "that draws a slot another API instance holds adds one refused transaction and one Query "
+            f"({arguments.api_instances} API instances here, each run's requests go to one of them in turn)"
         )
     headers = ["side", "request", "calls/run", "items/run", "units/run", "billed as", "$ per 1M runs"]
     return "\n".join(
@@ -406,6 +419,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=24, help="completed runs measured (default 24)")
     parser.add_argument("--polls", type=int, default=3, help="run polls per run by the client (default 3)")
     parser.add_argument("--concurrency", type=int, default=8, help="clients at a time (default 8)")
+    parser.add_argument(
+        "--api-instances", type=int, default=2, help="API instances the runs' requests go to (default 2)"
+    )
     parser.add_argument("--reply-tokens", type=int, default=64, help="reply length in tokens (default 64)")
     parser.add_argument(
         "--tokens-per-second", type=float, default=50.0, help="generation speed per run (default 50)"

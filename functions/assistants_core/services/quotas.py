@@ -6,10 +6,10 @@
   an instance took but did not use by the window's end are lost to the tenant (at most ``block - 1`` per
   instance and window);
 - active runs: a slot per run, an index below the limit, taken in the run's create transaction and given back
-  in its terminal one (``adapters/dynamodb/run_slots.py``): no request of its own. An instance picks a slot
-  it does not believe held (the ones it took lately, the ones it last read); only when that slot is taken
-  after all, or the instance believes every slot held, does it read the held slots (one Query) and pick a
-  free one;
+  in its terminal one (``adapters/dynamodb/run_slots.py``): no request of its own. An instance draws a slot
+  it does not believe held (the ones it took lately, the ones it last read); one another instance holds
+  costs a refused transaction and a second draw; only after a second refusal, or when the instance believes
+  every slot held, does it read the held slots (one Query) and draw a free one;
 - open event streams (a leased slot per stream, taken before the stream starts and given back when it ends:
   two writes per stream).
 
@@ -137,10 +137,11 @@ class TenantQuotas:
             try:
                 write()
                 return
-            except RunSlotTakenError:
+            except RunSlotTakenError:  # held by a run of another instance (now believed held here too)
                 if attempt == RUN_SLOT_TRIES:
                     raise self._too_many_runs() from None
-                run.quota_slot = self._pick_run_slot(run.owner, read=True)
+                # Another draw first (most slots are free while few runs are active); then read them.
+                run.quota_slot = self._pick_run_slot(run.owner, read=attempt > 1)
             except Exception:
                 self._forget_held(run.owner, run.quota_slot)  # not taken after all
                 raise

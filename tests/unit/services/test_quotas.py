@@ -24,7 +24,7 @@ from assistants_core.domain.status import RunStatus
 from assistants_core.services import quotas as quotas_module
 from assistants_core.services.quotas import RUN_LEASE_SLACK_SECONDS, STREAMS, TenantQuotas
 from assistants_core.services.run_stream import RunStreamService
-from tests.contract.factories import make_run, make_thread
+from tests.contract.factories import OWNER, make_run, make_thread
 from tests.unit.services.conftest import FixedClock
 from tests.unit.services.test_run_stream import FakeRuns, FakeTime, ListLog
 
@@ -184,15 +184,15 @@ def test_active_runs_are_capped_and_an_ended_run_gives_its_slot_back_in_its_own_
     assert thread_repo.get_thread(second.owner, second.thread_id).active_run_id is None
 
 
-def test_a_slot_another_instance_took_meanwhile_costs_one_read_and_a_free_one_is_taken(
+def test_slots_another_instance_holds_cost_a_redraw_then_one_read(
     dynamo_table: DynamoTable, run_repo: DynamoRunRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two API instances: the second draws the index the first holds (it cannot know); its transaction is
-    refused, it reads the held slots once and takes the free one. No further read while it knows a free
-    slot."""
+    """Two API instances; the second cannot know the slots the first holds. A draw of one of them costs a
+    refused transaction and another draw (no read); a second refusal in a row makes it read the held slots
+    once and take a free one; once it believes every slot held it reads again, and answers 429 when they
+    are."""
     clock = FixedClock(START)
-    one, two = quotas(dynamo_table, clock, max_active_runs=3), quotas(dynamo_table, clock, max_active_runs=3)
-    taken = create(one, run_repo, make_run(make_thread()))
+    one, two = quotas(dynamo_table, clock, max_active_runs=5), quotas(dynamo_table, clock, max_active_runs=5)
     reads: list[str] = []
     held_run_slots = DynamoRunSlotStore.held_run_slots
 
@@ -201,16 +201,17 @@ def test_a_slot_another_instance_took_meanwhile_costs_one_read_and_a_free_one_is
         return held_run_slots(self, tenant)
 
     monkeypatch.setattr(DynamoRunSlotStore, "held_run_slots", counted)
-    draws = iter([taken.quota_slot, taken.quota_slot, *range(3)])
+    draws = iter([0, 1, 2, 0, 3, 1, 2, 4])
     monkeypatch.setattr(quotas_module.secrets, "randbelow", lambda limit: next(draws))
-    second = create(two, run_repo, make_run(make_thread()))
-    assert reads == [taken.owner] and second.quota_slot != taken.quota_slot
-    third = create(two, run_repo, make_run(make_thread()))  # the instance knows both held ones now
-    assert reads == [taken.owner]
-    assert len({taken.quota_slot, second.quota_slot, third.quota_slot}) == 3
-    with pytest.raises(QuotaExceededError):  # believes all three held: reads once, and they are
+    assert [create(one, run_repo, make_run(make_thread())).quota_slot for _ in range(3)] == [0, 1, 2]
+    assert create(two, run_repo, make_run(make_thread())).quota_slot == 3  # 0 refused, redrawn
+    assert reads == []
+    assert create(two, run_repo, make_run(make_thread())).quota_slot == 4  # 1 and 2 refused, read
+    assert len(reads) == 1
+    with pytest.raises(QuotaExceededError):  # believes all five held: reads once, and they are
         create(two, run_repo, make_run(make_thread()))
     assert len(reads) == 2
+    assert sorted(held_slots(dynamo_table, OWNER)) == [0, 1, 2, 3, 4]
 
 
 def test_a_full_tenant_is_refused_before_a_create_writes_anything_of_its_own(

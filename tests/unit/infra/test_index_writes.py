@@ -1,6 +1,6 @@
 """Global-secondary-index writes counted as AWS bills them (infra/index_writes.py, infra/index_write_log.py,
-the opt-in mode of infra/aws_call_counter.py), on the template's table in moto: GSI1 and GSI2, both
-``ProjectionType: ALL``."""
+the opt-in mode of infra/aws_call_counter.py), on the template's table in moto: GSI1 projects ALL, GSI2 keys
+only. The rules for a full projection are also checked on GSI2 as if it projected ALL (``ALL_PROJECTED``)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ from infra.index_write_log import IndexWriteLog
 from infra.index_writes import GlobalIndex, TableIndexes, WrittenItem, index_entry_writes, written_items
 
 TABLE_INDEXES = TableIndexes.from_template()
+ALL_PROJECTED = TableIndexes(
+    TABLE_INDEXES.table_keys,
+    tuple(GlobalIndex(index.name, index.keys, None) for index in TABLE_INDEXES.indexes),
+)
 GSI1, GSI2 = index_writes_call("GSI1"), index_writes_call("GSI2")
 
 
@@ -51,9 +55,11 @@ def _update(
     return {"TableName": table, "Key": key, "UpdateExpression": expression, **extra}
 
 
-def _counted(clients: AwsClients, action: Any, *, index_writes: bool = True) -> CallTally:
+def _counted(
+    clients: AwsClients, action: Any, *, index_writes: bool = True, indexes: TableIndexes = ALL_PROJECTED
+) -> CallTally:
     """What the counter records while ``action()`` runs (with the index-write mode on or off)."""
-    log = IndexWriteLog(TABLE_INDEXES) if index_writes else None
+    log = IndexWriteLog(indexes) if index_writes else None
     with counting_aws_calls(clients, index_writes=log) as counter, counter.counting() as tally:
         action()
     return tally
@@ -68,11 +74,11 @@ def _index_writes(tally: CallTally) -> dict[str, tuple[int, int, int]]:
     }
 
 
-def test_the_template_defines_two_indexes_projecting_all() -> None:
+def test_the_template_defines_gsi1_projecting_all_and_gsi2_keys_only() -> None:
     assert TABLE_INDEXES.table_keys == ("PK", "SK")
     assert TABLE_INDEXES.indexes == (
         GlobalIndex("GSI1", ("GSI1PK", "GSI1SK"), None),
-        GlobalIndex("GSI2", ("GSI2PK", "GSI2SK"), None),
+        GlobalIndex("GSI2", ("GSI2PK", "GSI2SK"), frozenset()),
     )
 
 
@@ -117,6 +123,23 @@ def test_updates_write_the_index_by_what_they_change(aws: tuple[AwsClients, str]
     assert _index_writes(update("THREAD#2", "SET GSI1SK = :s", {":s": {"S": "S"}}, sk="THREAD")) == {
         GSI1: (1, 1, 1)
     }
+
+
+def test_the_keys_only_gsi2_is_written_only_when_its_keys_change(
+    aws: tuple[AwsClients, str],
+) -> None:
+    """GSI2 projects keys only: a run's claim or lease renewal (non-key attributes) writes no entry."""
+    clients, table = aws
+    clients.dynamodb.put_item(TableName=table, Item=_active_run("THREAD#1", body={"S": "x" * 1500}))
+
+    def update(expression: str, values: dict[str, Any] | None = None) -> CallTally:
+        params = _update(table, _key("THREAD#1"), expression, values)
+        return _counted(clients, lambda: clients.dynamodb.update_item(**params), indexes=TABLE_INDEXES)
+
+    assert _index_writes(update("SET phase = :s", {":s": {"S": "in_progress"}})) == {}
+    # the entry is the keys only: 1 KB units however large the item
+    assert _index_writes(update("SET GSI2SK = :k", {":k": {"S": "0002#THREAD#1"}})) == {GSI2: (1, 2, 2)}
+    assert _index_writes(update("REMOVE GSI2PK, GSI2SK")) == {GSI2: (1, 1, 1)}
 
 
 def test_a_put_over_an_indexed_item_is_counted_from_what_it_replaced(aws: tuple[AwsClients, str]) -> None:

@@ -236,7 +236,7 @@ class WorkerSpawner(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class QuotaSlot:
-    """A holder of a leased per-tenant slot (an open stream, an active run) until ``expires_at`` (epoch s)."""
+    """A holder of a leased per-tenant slot (an open stream) until ``expires_at`` (epoch s)."""
 
     slot_id: str
     expires_at: int

@@ -5,10 +5,10 @@
   the window. One write per block of requests an API instance takes at once (``services/quotas.py``).
 - Leased slots (open streams): one item per tenant and kind, ``TENANT#<tenant>`` / ``QUOTA#<kind>``, with a
   counter ``n`` and one top-level attribute ``slot_<id>`` per holder (its lease's expiry and a note). Taking
-  a slot is one conditional ``UpdateItem`` (``n < limit``
-  and the slot not held yet), giving it back another (the slot held): the counter cannot drift, and a holder
-  that died without giving its slot back is removed once its lease expired (``remove_slots``, conditional on
-  the slot still being there, so two cleaners never subtract twice). Active runs have their own slot items,
+  a slot is one conditional ``UpdateItem`` (``n < limit`` and the slot not held yet), giving it back another
+  (the slot held): the counter cannot drift, and a holder that died without giving its slot back is removed
+  once its lease expired (``remove_slots``, conditional on the slot still being there, so two cleaners never
+  subtract twice). Active runs have their own slot items,
   taken and given back inside the runs' transactions (``run_slots.py``).
 """
 

@@ -1,8 +1,8 @@
 """Control-plane cost of one completed run, not streamed and streamed, side by side: DynamoDB / SQS / S3
 requests counted, priced per 1M runs.
 
-    PYTHONPATH=functions:. .venv/bin/python -m bench.run_cost [--runs 24] [--concurrency 8] [--api-instances 2] [--polls 3]
-        [--reply-tokens 64] [--tokens-per-second 50]
+    PYTHONPATH=functions:. .venv/bin/python -m bench.run_cost [--runs 24] [--concurrency 8] [--polls 3]
+        [--api-instances 2] [--reply-tokens 64] [--tokens-per-second 50]
 
 On the local stack's moto (``infra.local_stack.start_local_stack(worker=False)``), ``--concurrency`` clients
 at a time, each: creates a thread with one user message (1 request), creates a run and then either

@@ -132,7 +132,11 @@ class TenantQuotas:
         if self._max_active_runs > 0:
             run.quota_slot = self._pick_run_slot(run.owner, read=read_first)
         if before_write is not None:
-            before_write()
+            try:
+                before_write()
+            except Exception:
+                self._forget_held(run.owner, run.quota_slot)  # not taken after all
+                raise
         for attempt in range(1, RUN_SLOT_TRIES + 1):
             try:
                 write()

@@ -386,3 +386,19 @@ def test_a_create_that_failed_otherwise_does_not_leave_its_slot_believed_held(
         create(limiter, run_repo, run, thread_exists=True)
     monkeypatch.setattr(DynamoRunSlotStore, "held_run_slots", lambda *a: pytest.fail("read the slots"))
     assert create(limiter, run_repo, make_run(make_thread())).quota_slot == 0
+
+
+def test_a_create_whose_first_write_failed_does_not_leave_its_slot_believed_held(
+    dynamo_table: DynamoTable, run_repo: DynamoRunRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write before the run (a thread's vector store) failed: no slot was taken, none is believed held."""
+    limiter = quotas(dynamo_table, FixedClock(START), max_active_runs=1)
+    run = make_run(make_thread())
+
+    def store_write_fails() -> None:
+        raise StorageError("down")
+
+    with pytest.raises(StorageError):
+        limiter.create_admitted(run, lambda: pytest.fail("wrote the run"), before_write=store_write_fails)
+    monkeypatch.setattr(DynamoRunSlotStore, "held_run_slots", lambda *a: pytest.fail("read the slots"))
+    assert create(limiter, run_repo, make_run(make_thread())).quota_slot == 0

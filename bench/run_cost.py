@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -111,6 +112,7 @@ class FunctionConfig:
         return f"{self.memory_mb} MB, {'arm64' if self.arm64 else 'x86_64'}"
 
 
+@functools.cache
 def function_config(name: str) -> FunctionConfig:
     """A Lambda function's memory and architecture as template.yaml deploys it (Globals included)."""
     template = load_template()

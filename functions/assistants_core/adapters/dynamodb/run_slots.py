@@ -40,11 +40,14 @@ def take_run_slot_op(table: DynamoTable, run: Run, index: int) -> dict[str, Any]
     return table.put_op(item, expression, absent_condition(expression))
 
 
+def _held_by(expression: Expression, run_id: str) -> str:
+    return f"{expression.name('run_id')} = {expression.value(run_id)}"
+
+
 def give_back_run_slot_op(table: DynamoTable, run: Run, index: int) -> dict[str, Any]:
     """The transaction item giving back the run's slot (fails when the slot is no longer this run's)."""
     expression = Expression()
-    held = f"{expression.name('run_id')} = {expression.value(run.id)}"
-    return table.delete_op(tenant_pk(run.owner), run_slot_sk(index), expression, held)
+    return table.delete_op(tenant_pk(run.owner), run_slot_sk(index), expression, _held_by(expression, run.id))
 
 
 class DynamoRunSlotStore:
@@ -72,8 +75,7 @@ class DynamoRunSlotStore:
 def give_back_run_slot(table: DynamoTable, tenant: str, index: int, run_id: str) -> None:
     """Remove slot ``index`` if it is still held by ``run_id`` (a slot already gone is skipped)."""
     expression = Expression()
-    held = f"{expression.name('run_id')} = {expression.value(run_id)}"
     try:
-        table.delete(tenant_pk(tenant), run_slot_sk(index), expression, held)
+        table.delete(tenant_pk(tenant), run_slot_sk(index), expression, _held_by(expression, run_id))
     except ConditionFailedError:
         return

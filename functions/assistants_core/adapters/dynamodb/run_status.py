@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from assistants_core.adapters.dynamodb.items import run_sk, thread_pk
-from assistants_core.adapters.dynamodb.table import MAX_BATCH_GET_KEYS, DynamoTable
+from assistants_core.adapters.dynamodb.table import DynamoTable
 from assistants_core.domain.status import RunStatus
 from assistants_core.ports import RunSnapshot
 
@@ -35,11 +35,9 @@ class DynamoRunStatusReader:
 
     def read_snapshots(self, keys: Sequence[tuple[str, str]]) -> dict[str, RunSnapshot]:
         snapshots: dict[str, RunSnapshot] = {}
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), MAX_BATCH_GET_KEYS):
-            for item in self._batch_get(unique[start : start + MAX_BATCH_GET_KEYS]):
-                run_id = str(item["SK"]).removeprefix(run_sk(""))
-                snapshots[run_id] = snapshot_from_item(item)
+        for item in self._batch_get(list(dict.fromkeys(keys))):  # the table reads 100 keys per request
+            run_id = str(item["SK"]).removeprefix(run_sk(""))
+            snapshots[run_id] = snapshot_from_item(item)
         return snapshots
 
     def _batch_get(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -47,6 +47,7 @@ _BATCH_RETRIES = 8
 WRITE_CONFLICT_ATTEMPTS = 4
 _CONFLICT_BACKOFF_SECONDS = 0.025
 ResultT = TypeVar("ResultT")
+PendingT = TypeVar("PendingT")  # what a batch request still has to send: its items or keys
 _SORT_KEY_CEILING = "~"  # above every character used in our sort keys (ids are lowercase base32, "_", "#")
 
 
@@ -316,25 +317,23 @@ class DynamoTable:
             items.reverse()
         return items, has_more
 
-    # -- batch deletes --------------------------------------------------------------------------------------
+    # -- batches --------------------------------------------------------------------------------------------
     def batch_delete(self, keys: list[tuple[str, str]]) -> None:
+        def send(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            response = self._write(
+                "dynamodb.batch_write_item",
+                self.client.batch_write_item,
+                {"RequestItems": {self.table_name: requests}},
+            )
+            left: list[dict[str, Any]] = response.get("UnprocessedItems", {}).get(self.table_name, [])
+            return left
+
         for start in range(0, len(keys), _BATCH_WRITE_ITEMS):
-            requests: list[dict[str, Any]] = [
+            batch = [
                 {"DeleteRequest": {"Key": key_of(pk, sk)}}
                 for pk, sk in keys[start : start + _BATCH_WRITE_ITEMS]
             ]
-            for attempt in range(_BATCH_RETRIES):
-                response = self._write(
-                    "dynamodb.batch_write_item",
-                    self.client.batch_write_item,
-                    {"RequestItems": {self.table_name: requests}},
-                )
-                requests = response.get("UnprocessedItems", {}).get(self.table_name, [])
-                if not requests:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            else:
-                raise StorageError("The server had an error while processing your request.")
+            _until_processed(send, batch, time.sleep)
 
     def batch_get(
         self,
@@ -349,26 +348,36 @@ class DynamoTable:
         ``projection`` (attribute names or ``names`` placeholders) when given. Keys DynamoDB leaves in
         ``UnprocessedKeys`` (throttling, the 16 MB response cap) are asked again, backing off."""
         items: list[Item] = []
+
+        def send(request: dict[str, Any]) -> dict[str, Any] | None:
+            with aws_errors("dynamodb.batch_get_item"):
+                response = self.client.batch_get_item(RequestItems={self.table_name: request})
+            items.extend(
+                deserialize_item(raw) for raw in response.get("Responses", {}).get(self.table_name, [])
+            )
+            left: dict[str, Any] | None = response.get("UnprocessedKeys", {}).get(self.table_name)
+            return left if left and left.get("Keys") else None
+
+        options: dict[str, Any] = {"ConsistentRead": consistent}
+        if projection:
+            options["ProjectionExpression"] = ", ".join(projection)
+        if names:
+            options["ExpressionAttributeNames"] = dict(names)
         for start in range(0, len(keys), MAX_BATCH_GET_KEYS):
-            request: dict[str, Any] = {
-                "Keys": [key_of(pk, sk) for pk, sk in keys[start : start + MAX_BATCH_GET_KEYS]],
-                "ConsistentRead": consistent,
-            }
-            if projection:
-                request["ProjectionExpression"] = ", ".join(projection)
-            if names:
-                request["ExpressionAttributeNames"] = dict(names)
-            for attempt in range(_BATCH_RETRIES):
-                with aws_errors("dynamodb.batch_get_item"):
-                    response = self.client.batch_get_item(RequestItems={self.table_name: request})
-                items += [
-                    deserialize_item(raw) for raw in response.get("Responses", {}).get(self.table_name, [])
-                ]
-                unprocessed = response.get("UnprocessedKeys", {}).get(self.table_name)
-                if not unprocessed or not unprocessed.get("Keys"):
-                    break
-                request = unprocessed
-                sleep(min(0.05 * 2**attempt, 1.0))
-            else:
-                raise StorageError("The server had an error while processing your request.")
+            batch = [key_of(pk, sk) for pk, sk in keys[start : start + MAX_BATCH_GET_KEYS]]
+            _until_processed(send, {"Keys": batch, **options}, sleep)
         return items
+
+
+def _until_processed(
+    send: Callable[[PendingT], PendingT | None], pending: PendingT, sleep: Callable[[float], None]
+) -> None:
+    """``send`` a batch, then what DynamoDB left unprocessed (throttling, size caps) again, backing off, until
+    nothing is left; ``StorageError`` after ``_BATCH_RETRIES`` sends."""
+    for attempt in range(_BATCH_RETRIES):
+        left = send(pending)
+        if not left:
+            return
+        pending = left
+        sleep(min(0.05 * 2**attempt, 1.0))
+    raise StorageError("The server had an error while processing your request.")
